@@ -1,0 +1,160 @@
+"""The library's verbs: load, export, inspect, validate. The CLI is a thin layer over these."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import ExporterError, InputError
+from .sources import ReadOptions, read_object, read_path
+from .weightset import Tensor, WeightSet, sha256_of
+from .writers import WriteOptions, write
+
+Source = str | os.PathLike | Any
+
+
+def load(
+    source: Source,
+    *,
+    trust: bool = False,
+    config: str | None = None,
+    include_optimizer: bool = False,
+    via: str = "auto",
+) -> WeightSet:
+    """A WeightSet from a file or folder of any supported kind, or a model object.
+
+    Files are recognised by content. `trust` allows pickle/joblib (which run code); `config`
+    names the model config for a bare `.weights.h5`; `via="keras"` loads Keras files through
+    Keras itself instead of reading them directly.
+    """
+    options = ReadOptions(trust=trust, config=config, include_optimizer=include_optimizer, via=via)
+    if isinstance(source, (str, os.PathLike)):
+        return read_path(source, options)
+    return read_object(source, options)
+
+
+def export(
+    source: Source,
+    out: str | os.PathLike,
+    *,
+    format: str | None = None,
+    force: bool = False,
+    created_at: str | None = None,
+    csv_layout: str = "wide",
+    progress=None,
+    **load_options: Any,
+) -> dict[str, Any]:
+    """Export a source's weights to out (NPZ, JSON, CSV folder or safetensors); returns the manifest."""
+    ws = source if isinstance(source, WeightSet) else load(source, **load_options)
+    options = WriteOptions(created_at=created_at, csv_layout=csv_layout, progress=progress)
+    return write(ws, out, format, force=force, options=options)
+
+
+def tensor_stats(tensor: Tensor, array: np.ndarray) -> dict[str, Any]:
+    """name, shape, dtype, parameter count, trainable and min/max/mean/std of one tensor."""
+    row: dict[str, Any] = {
+        "name": tensor.name,
+        "shape": list(tensor.shape),
+        "dtype": tensor.dtype_name,
+        "parameters": tensor.size,
+        "trainable": tensor.trainable,
+    }
+    if array.size and array.dtype.kind != "V":
+        wide = array.astype(np.float64)
+        finite = wide[np.isfinite(wide)]
+        row["min"], row["max"] = (
+            (float(finite.min()), float(finite.max())) if finite.size else (None, None)
+        )
+        row["mean"] = float(finite.mean()) if finite.size else None
+        row["std"] = float(finite.std()) if finite.size else None
+        row["nonfinite"] = int(wide.size - finite.size)
+    else:
+        row.update(min=None, max=None, mean=None, std=None, nonfinite=0)
+    return row
+
+
+def inspect(source: Source, **load_options: Any) -> dict[str, Any]:
+    """A summary of a source: model info, one row of statistics per tensor, and totals."""
+    ws = source if isinstance(source, WeightSet) else load(source, **load_options)
+    rows = [tensor_stats(t, t.read()) for t in ws]
+    info = ws.info
+    return {
+        "source": {
+            "kind": info.kind,
+            "file": info.file,
+            "framework": info.framework,
+            "framework_version": info.framework_version,
+            "model_name": info.model_name,
+            "model_class": info.model_class,
+            "naming": info.naming,
+        },
+        "warnings": list(info.warnings),
+        "tensors": rows,
+        "totals": {
+            "tensors": len(rows),
+            "parameters": sum(r["parameters"] for r in rows),
+            "trainable_parameters": sum(
+                r["parameters"] for r in rows if r["trainable"] is not False
+            ),
+            "bytes": sum(t.nbytes for t in ws),
+        },
+    }
+
+
+@dataclass
+class ValidationReport:
+    """The result of validating an export: ok, and one problem per failing tensor."""
+
+    path: str
+    kind: str
+    tensors: int = 0
+    checked: list[str] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "ok": self.ok,
+            "tensors": self.tensors,
+            "checked": self.checked,
+            "problems": self.problems,
+        }
+
+
+def validate(path: str | os.PathLike) -> ValidationReport:
+    """Check an export: manifest schema, then every tensor's presence, shape, dtype and sha256.
+
+    Unreadable or non-export files raise InputError; a readable export whose data disagrees with
+    its manifest gives a report with ok False naming each tensor.
+    """
+    ws = read_path(path)
+    manifest = ws.info.extra.get("manifest")
+    if manifest is None:
+        raise InputError(
+            f"{path}: has no exporter manifest, so there is nothing to validate against"
+        )
+    report = ValidationReport(str(path), ws.info.kind, tensors=len(ws))
+    report.checked = ["schema", "presence", "shape", "dtype", "sha256"]
+    for tensor in ws:
+        try:
+            array = tensor.read()
+        except ExporterError as exc:
+            report.problems.append({"tensor": tensor.name, "problem": str(exc)})
+            continue
+        digest = sha256_of(array)
+        if digest != tensor.sha256:
+            report.problems.append(
+                {
+                    "tensor": tensor.name,
+                    "problem": f"sha256 {digest[:12]}... != manifest {tensor.sha256[:12]}...",
+                }
+            )
+    return report

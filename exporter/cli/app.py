@@ -1,0 +1,68 @@
+"""The exporter command line: assembles the commands (each lives in its own module)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from .common import EXIT_CODES_HELP, State
+
+app = typer.Typer(
+    name="exporter",
+    help="Get the parameters out of trained Keras and scikit-learn models exactly, and convert "
+    "models to ONNX with proof.\n\n" + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"exporter {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress or info on stderr.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    State.debug = debug
+    State.quiet = quiet
+
+
+# (module, function, command name); modules import their heavy libraries only when run.
+COMMANDS = (
+    ("inspect_cmd", "inspect", "inspect"),
+    ("export_cmd", "export", "export"),
+    ("validate_cmd", "validate", "validate"),
+    ("convert_cmd", "convert", "convert"),
+    ("convert_cmd", "verify", "verify"),
+)
+GROUPS = (("train_cmd", "train"),)
+
+for module_name, function, command in COMMANDS:
+    try:
+        module = importlib.import_module(f"{__package__}.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.{module_name}":
+            raise
+        continue
+    app.command(command)(getattr(module, function))
+for module_name, group in GROUPS:
+    app.add_typer(importlib.import_module(f"{__package__}.{module_name}").app, name=group)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

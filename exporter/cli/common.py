@@ -1,0 +1,99 @@
+"""What every command shares: option types, the error table, output helpers."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from ..errors import ExporterError
+
+F = TypeVar("F", bound=Callable[..., Any])
+INTERNAL_ERROR = 4
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 a check ran and failed; 2 wrong usage (bad option, existing output "
+    "without --force); 3 input unreadable, unsupported or refused as unsafe; 4 internal error."
+)
+
+
+class State:
+    debug = False
+    quiet = False
+
+
+def err(message: str = "") -> None:
+    """A line for people, on stderr."""
+    print(message, file=sys.stderr)
+
+
+def info(message: str) -> None:
+    """A progress/info line on stderr, silent with --quiet."""
+    if not State.quiet:
+        print(message, file=sys.stderr)
+
+
+def emit_json(document: Any) -> None:
+    """The one JSON document of a --json command, on stdout."""
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def handle_errors(command: F) -> F:
+    """Map ExporterError to its exit code with one line on stderr; --debug shows the traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except ExporterError as exc:
+            if State.debug:
+                traceback.print_exc()
+            err(f"exporter: error: {exc}")
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err("exporter: interrupted; no output was changed")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # a bug: say so in one line, traceback on request
+            if State.debug:
+                traceback.print_exc()
+            err(
+                f"exporter: internal error: {type(exc).__name__}: {exc} "
+                "(run with --debug for the traceback and please report it)"
+            )
+            raise typer.Exit(INTERNAL_ERROR) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+Trust = Annotated[
+    bool,
+    typer.Option(
+        "--trust",
+        help="Allow pickle/joblib files. They run code when loaded: only for files you trust.",
+    ),
+]
+Via = Annotated[
+    str,
+    typer.Option(
+        "--via",
+        help="auto: read model files directly (no TensorFlow); keras: load them through Keras.",
+    ),
+]
+Config = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        help="Model config (.keras, .h5 or config.json) naming the weights of a bare .weights.h5.",
+    ),
+]
+IncludeOptimizer = Annotated[
+    bool, typer.Option("--include-optimizer", help="Also export optimizer state (Keras files).")
+]

@@ -1,0 +1,73 @@
+"""exporter inspect SOURCE [--json]"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import api
+from .common import Config, IncludeOptimizer, Json, Trust, Via, emit_json, err, handle_errors
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def print_table(summary: dict) -> None:
+    """The human table: name, shape, dtype, parameters, trainable, min/max/mean/std, totals."""
+    src = summary["source"]
+    err(
+        f"{src['file'] or src['model_name'] or 'model'}: {src['kind']}"
+        + (f", {src['framework']} {src['framework_version']}" if src["framework"] else "")
+        + (f", {src['model_class']}" if src["model_class"] else "")
+    )
+    for warning in summary["warnings"]:
+        err(f"warning: {warning}")
+    header = ("name", "shape", "dtype", "params", "train", "min", "max", "mean", "std")
+    rows = [
+        (
+            r["name"],
+            "x".join(map(str, r["shape"])) or "()",
+            r["dtype"],
+            str(r["parameters"]),
+            {True: "yes", False: "no", None: "-"}[r["trainable"]],
+            _fmt(r["min"]),
+            _fmt(r["max"]),
+            _fmt(r["mean"]),
+            _fmt(r["std"]),
+        )
+        for r in summary["tensors"]
+    ]
+    widths = [
+        max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
+        for i, h in enumerate(header)
+    ]
+    line = "  ".join(f"{{:<{w}}}" if i < 3 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    print(line.format(*header))
+    for row in rows:
+        print(line.format(*row))
+    totals = summary["totals"]
+    print(
+        f"total: {totals['tensors']} tensors, {totals['parameters']:,} parameters "
+        f"({totals['trainable_parameters']:,} trainable), {totals['bytes']:,} bytes"
+    )
+
+
+@handle_errors
+def inspect(
+    source: Annotated[str, typer.Argument(help="Model file, export, or folder.")],
+    json_out: Json = False,
+    trust: Trust = False,
+    via: Via = "auto",
+    config: Config = None,
+    include_optimizer: IncludeOptimizer = False,
+) -> None:
+    """Show every tensor of a model or export: name, shape, dtype, parameters, statistics."""
+    summary = api.inspect(
+        source, trust=trust, via=via, config=config, include_optimizer=include_optimizer
+    )
+    if json_out:
+        emit_json(summary)
+    else:
+        print_table(summary)

@@ -1,0 +1,325 @@
+"""Exports read back: NPZ (with or without a manifest), JSON, CSV folders and safetensors.
+
+With a manifest, names, order and dtypes come from it and each tensor carries the manifest's
+sha256, which `validate` checks. Data that disagrees with its manifest raises InputError when
+the tensor is read, naming the tensor.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import manifest as mf
+from ..archive import open_zip
+from ..dtypes import dtype_from_name, dtype_name
+from ..errors import InputError, UnsafeInputError
+from ..textformat import parse_flat
+from ..weightset import ModelInfo, Tensor, WeightSet
+from . import READERS, Probe, Reader, ReadOptions
+
+# ---------------------------------------------------------------- NPZ
+
+
+def _is_npz(probe: Probe) -> bool:
+    npy = [m for m in probe.members if m.endswith(".npy")]
+    if not npy:
+        return False
+    others = [m for m in probe.members if not m.endswith(".npy") and not m.endswith("/")]
+    return set(others) <= {"manifest.json"}
+
+
+def _npy_header(archive: zipfile.ZipFile, member: str, where: str) -> tuple[np.dtype, tuple]:
+    try:
+        with archive.open(member) as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _fortran, dtype = read_header(handle)
+    except (ValueError, OSError, zipfile.BadZipFile, SyntaxError) as exc:
+        raise InputError(f"{where}: member {member!r} is not a valid .npy ({exc})") from None
+    if dtype.hasobject:
+        raise UnsafeInputError(f"{where}: member {member!r} holds Python objects (pickle); refused")
+    return dtype, tuple(shape)
+
+
+def _npy_loader(path: Path, member: str, dtype: np.dtype):
+    def load() -> np.ndarray:
+        try:
+            with zipfile.ZipFile(path) as archive, archive.open(member) as handle:
+                array = np.lib.format.read_array(handle, allow_pickle=False)
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+            raise InputError(f"{path}: member {member!r} cannot be read ({exc})") from None
+        if array.dtype != dtype and array.dtype.itemsize == dtype.itemsize:
+            array = array.view(dtype) if array.dtype.kind == "u" else array
+        return array.astype(array.dtype.newbyteorder("="), copy=False)
+
+    return load
+
+
+def read_npz(path: Path, options: ReadOptions) -> WeightSet:
+    with open_zip(path) as archive:
+        members = archive.namelist()
+        if "manifest.json" in members:
+            text = archive.read("manifest.json")
+            manifest = mf.parse(text, f"{path}")
+            return _from_manifest(path, manifest, "npz", lambda e: _npz_tensor(path, archive, e))
+        ws = WeightSet(info=ModelInfo(kind="npz", file=path.name, naming="canonical"))
+        for member in members:
+            if member.endswith(".npy"):
+                dtype, shape = _npy_header(archive, member, str(path))
+                ws.add(Tensor(member[:-4], dtype, shape, _npy_loader(path, member, dtype)))
+        ws.info.warnings.append("plain .npz without a manifest: names are the archive's keys")
+        return ws
+
+
+def _npz_tensor(path: Path, archive: zipfile.ZipFile, entry: dict[str, Any]) -> Tensor:
+    member = entry.get("location", f"{entry['name']}.npy")
+    dtype = dtype_from_name(entry["dtype"])
+    if member not in archive.NameToInfo:
+        return _broken(entry, f"{path}: member {member!r} is missing")
+    stored, _ = _npy_header(archive, member, str(path))
+    if stored.itemsize != dtype.itemsize:
+        return _broken(entry, f"{path}: member {member!r} is {stored}, manifest says {dtype}")
+    return _tensor(entry, _npy_loader(path, member, dtype))
+
+
+# ---------------------------------------------------------------- common
+
+
+def _tensor(entry: dict[str, Any], loader) -> Tensor:
+    return Tensor(
+        entry["name"],
+        dtype_from_name(entry["dtype"]),
+        tuple(entry["shape"]),
+        loader,
+        trainable=entry.get("trainable"),
+        origin=entry.get("origin"),
+        sha256=entry["sha256"],
+    )
+
+
+def _broken(entry: dict[str, Any], message: str) -> Tensor:
+    """A tensor whose data cannot be found: reading it raises (validate reports it)."""
+
+    def fail() -> np.ndarray:
+        raise InputError(message)
+
+    return _tensor(entry, fail)
+
+
+def _from_manifest(path: Path, manifest: dict, kind: str, make) -> WeightSet:
+    info = mf.info_from_manifest(manifest, kind, path.name)
+    info.extra["manifest"] = manifest
+    ws = WeightSet(info=info)
+    for entry in manifest["tensors"]:
+        ws.add(make(entry))
+    return ws
+
+
+def _values(values: Any, entry: dict[str, Any], where: str) -> np.ndarray:
+    """Nested JSON values -> array of the entry's dtype and shape."""
+    dtype = dtype_from_name(entry["dtype"])
+    try:
+        nested = np.array(values, dtype=object)
+    except ValueError:
+        raise InputError(f"{where}: tensor {entry['name']!r} values are ragged") from None
+    if tuple(nested.shape) != tuple(entry["shape"]):
+        raise InputError(
+            f"{where}: tensor {entry['name']!r} has shape {list(nested.shape)}, "
+            f"manifest says {entry['shape']}"
+        )
+    flat = nested.reshape(-1)
+    if dtype.kind == "f" or dtype_name(dtype) in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
+        strings = [v if isinstance(v, str) else repr(float(v)) for v in flat.tolist()]
+    elif dtype == np.bool_:
+        strings = ["true" if v is True else "false" if v is False else str(v) for v in flat]
+    else:
+        strings = [str(v) for v in flat.tolist()]
+    return parse_flat(strings, dtype, f"{where}: tensor {entry['name']!r}").reshape(nested.shape)
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def _is_json_export(probe: Probe) -> bool:
+    head = probe.head.lstrip()
+    return (head.startswith(b"{") and b'"exporter.weights"' in probe.head) or (
+        head.startswith(b'{"data"') and probe.suffix.endswith(".json")
+    )
+
+
+def read_json(path: Path, options: ReadOptions) -> WeightSet:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("data"), dict):
+        raise InputError(f"{path}: not an exporter JSON export (no 'data' object)")
+    manifest = document.get("manifest")
+    mf.check_header(manifest, str(path))
+    manifest = mf.parse(json.dumps(manifest), str(path))
+    data = document["data"]
+
+    def make(entry: dict[str, Any]) -> Tensor:
+        if entry["name"] not in data:
+            return _broken(entry, f"{path}: tensor {entry['name']!r} has no data")
+        return _tensor(entry, lambda: _values(data[entry["name"]], entry, str(path)))
+
+    return _from_manifest(path, manifest, "json", make)
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def _is_csv_export(probe: Probe) -> bool:
+    return probe.path.is_dir() and "manifest.json" in probe.members
+
+
+def _inside(folder: Path, location: str) -> Path:
+    target = folder / location
+    if location.startswith("/") or ".." in location.split("/") or "\x00" in location:
+        raise UnsafeInputError(f"{folder}: manifest location {location!r} leaves the folder")
+    resolved = target.resolve()
+    if not resolved.is_relative_to(folder.resolve()) or target.is_symlink():
+        raise UnsafeInputError(f"{folder}: {location!r} is a link or leaves the folder; refused")
+    return target
+
+
+def _read_wide(folder: Path, entry: dict[str, Any]) -> np.ndarray:
+    target = _inside(folder, entry["location"])
+    if not target.is_file():
+        raise InputError(f"{folder}: tensor {entry['name']!r}: {entry['location']} is missing")
+    text = target.read_text(encoding="utf-8")
+    strings = [s.strip() for line in text.splitlines() for s in line.split(",") if s.strip()]
+    shape = tuple(entry["shape"])
+    if len(strings) != int(np.prod(shape, dtype=np.int64)):
+        raise InputError(
+            f"{folder}: tensor {entry['name']!r} has {len(strings)} values, shape {list(shape)} "
+            f"needs {int(np.prod(shape))}"
+        )
+    where = f"{folder}: tensor {entry['name']!r}"
+    return parse_flat(strings, dtype_from_name(entry["dtype"]), where).reshape(shape)
+
+
+def _read_long(folder: Path, entries: list[dict[str, Any]]) -> dict[str, list[str]]:
+    table = _inside(folder, entries[0]["location"]) if entries else None
+    columns: dict[str, list[str]] = {e["name"]: [] for e in entries}
+    if table is None:
+        return columns
+    with open(table, encoding="utf-8", newline="") as handle:
+        rows = csv.reader(handle)
+        if next(rows, None) != ["tensor", "index", "value"]:
+            raise InputError(f"{table}: header must be tensor,index,value")
+        for row in rows:
+            if len(row) != 3 or row[0] not in columns:
+                raise InputError(f"{table}: bad row {row[:3]!r}")
+            values = columns[row[0]]
+            if int(row[1]) != len(values):
+                raise InputError(f"{table}: tensor {row[0]!r} index {row[1]} out of order")
+            values.append(row[2])
+    return columns
+
+
+def read_csv(path: Path, options: ReadOptions) -> WeightSet:
+    manifest = mf.parse((path / "manifest.json").read_bytes(), str(path / "manifest.json"))
+    if manifest.get("layout", "wide") == "long":
+        columns: dict[str, list[str]] | None = None
+
+        def long_values(entry: dict[str, Any]) -> np.ndarray:
+            nonlocal columns
+            if columns is None:
+                columns = _read_long(path, manifest["tensors"])
+            strings, shape = columns[entry["name"]], tuple(entry["shape"])
+            if len(strings) != int(np.prod(shape, dtype=np.int64)):
+                raise InputError(f"{path}: tensor {entry['name']!r} has {len(strings)} values")
+            where = f"{path}: tensor {entry['name']!r}"
+            return parse_flat(strings, dtype_from_name(entry["dtype"]), where).reshape(shape)
+
+        return _from_manifest(path, manifest, "csv", lambda e: _tensor(e, lambda: long_values(e)))
+    return _from_manifest(path, manifest, "csv", lambda e: _tensor(e, lambda: _read_wide(path, e)))
+
+
+# ---------------------------------------------------------------- safetensors
+
+
+def _is_safetensors(probe: Probe) -> bool:
+    head = probe.head
+    if len(head) < 10 or probe.path.is_dir():
+        return False
+    size = int.from_bytes(head[:8], "little")
+    return 2 <= size <= 100_000_000 and head[8:9] == b"{"
+
+
+def read_safetensors(path: Path, options: ReadOptions) -> WeightSet:
+    from safetensors import SafetensorError, safe_open
+
+    from ..writers.safetensors_file import METADATA_KEY
+
+    try:
+        handle = safe_open(str(path), framework="numpy")
+        metadata = handle.metadata() or {}
+        keys = list(handle.keys())
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a valid safetensors file ({exc})") from None
+
+    def loader(key: str):
+        def load() -> np.ndarray:
+            with safe_open(str(path), framework="numpy") as f:
+                return f.get_tensor(key)
+
+        return load
+
+    if METADATA_KEY in metadata:
+        manifest = mf.parse(metadata[METADATA_KEY], str(path))
+
+        def make(entry: dict[str, Any]) -> Tensor:
+            key = entry.get("location", entry["name"])
+            if key not in keys:
+                return _broken(entry, f"{path}: tensor {key!r} is missing")
+            return _tensor(entry, loader(key))
+
+        return _from_manifest(path, manifest, "safetensors", make)
+    ws = WeightSet(info=ModelInfo(kind="safetensors", file=path.name))
+    ws.info.extra["metadata"] = metadata
+    header = _safetensors_header(path)
+    for key in keys:  # safetensors lists keys sorted; the file keeps no other order
+        spec = header[key]
+        if spec.get("dtype") not in SAFETENSORS_DTYPES:
+            raise InputError(f"{path}: tensor {key!r} has unsupported dtype {spec.get('dtype')}")
+        dtype = dtype_from_name(SAFETENSORS_DTYPES[spec["dtype"]])
+        ws.add(Tensor(key, dtype, tuple(spec["shape"]), loader(key), origin=key))
+    return ws
+
+
+SAFETENSORS_DTYPES = {
+    "BOOL": "bool", "U8": "uint8", "I8": "int8", "U16": "uint16", "I16": "int16",
+    "U32": "uint32", "I32": "int32", "U64": "uint64", "I64": "int64", "F16": "float16",
+    "BF16": "bfloat16", "F32": "float32", "F64": "float64", "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+}  # fmt: skip
+
+
+def _safetensors_header(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(size))
+    header.pop("__metadata__", None)
+    return header
+
+
+READERS.register("npz", Reader("npz", _is_npz, read_npz, "NumPy .npz (exporter export or plain)"))
+READERS.register("json", Reader("json", _is_json_export, read_json, "exporter JSON export"))
+READERS.register("csv", Reader("csv", _is_csv_export, read_csv, "exporter CSV folder"))
+READERS.register(
+    "safetensors",
+    Reader("safetensors", _is_safetensors, read_safetensors, "safetensors file"),
+)
