@@ -61,7 +61,7 @@ def format_flat(array: np.ndarray, tokens: dict[str, str]) -> list[str]:
     if not is_float(flat.dtype):
         raise InputError(f"cannot write dtype {flat.dtype} as text")
     out = np.empty(flat.size, dtype=object)
-    finite = np.isfinite(flat.astype(np.float64))
+    finite = np.isfinite(flat)
     if finite.any():
         out[finite] = _format_finite(flat[finite])
     if not finite.all():

@@ -194,18 +194,33 @@ def _inside(folder: Path, location: str) -> Path:
     return target
 
 
+def wide_shape(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(rows, values per row) of a tensor in the wide CSV layout."""
+    if not shape:
+        return (1, 1)
+    if len(shape) == 1:
+        return (shape[0], 1)
+    return (shape[0], int(np.prod(shape[1:], dtype=np.int64)))
+
+
 def _read_wide(folder: Path, entry: dict[str, Any]) -> np.ndarray:
     target = _inside(folder, entry["location"])
     if not target.is_file():
         raise InputError(f"{folder}: tensor {entry['name']!r}: {entry['location']} is missing")
     text = target.read_text(encoding="utf-8")
-    strings = [s.strip() for line in text.splitlines() for s in line.split(",") if s.strip()]
     shape = tuple(entry["shape"])
-    if len(strings) != int(np.prod(shape, dtype=np.int64)):
+    rows = [line.split(",") for line in text.splitlines()]
+    expected = wide_shape(shape)
+    found = (len(rows), max((len(r) for r in rows), default=0)) if rows else (0, expected[1])
+    if expected[1] == 0 and all(r == [""] for r in rows):
+        found = (len(rows), 0)
+    ragged = expected[1] and any(len(r) != found[1] for r in rows)
+    if found != expected or ragged:
         raise InputError(
-            f"{folder}: tensor {entry['name']!r} has {len(strings)} values, shape {list(shape)} "
-            f"needs {int(np.prod(shape))}"
+            f"{folder}: tensor {entry['name']!r}: {entry['location']} has {found[0]} rows of "
+            f"{found[1]} values, shape {list(shape)} needs {expected[0]} of {expected[1]}"
         )
+    strings = [s.strip() for row in rows for s in row if expected[1]]
     where = f"{folder}: tensor {entry['name']!r}"
     return parse_flat(strings, dtype_from_name(entry["dtype"]), where).reshape(shape)
 

@@ -22,7 +22,7 @@ from ..weightset import ModelInfo, Tensor, WeightSet
 INFO_ATTRS = {
     "classes_", "n_classes_", "n_features_in_", "feature_names_in_", "n_outputs_",
     "n_iter_", "n_layers_", "out_activation_", "t_", "loss_", "best_loss_", "loss_curve_",
-    "validation_scores_", "best_validation_score_", "n_estimators_", "n_components_",
+    "validation_scores_", "validation_score_", "best_validation_score_", "n_estimators_", "n_components_",
     "n_samples_seen_", "n_trees_per_iteration_", "train_score_", "oob_score_", "fit_status_",
     "shape_fit_", "n_support_", "n_features_", "max_features_", "effective_metric_",
     "effective_metric_params_", "n_samples_fit_", "outputs_2d_", "do_early_stopping_",
@@ -182,6 +182,9 @@ def weightset_from_estimator(
         sha256=sha256,
     )
     info.extra = dict(collector.info)
+    for key in ("n_features_in_", "feature_names_in_", "classes_"):  # properties of composites
+        if key not in info.extra and hasattr(est, key):
+            info.extra[key] = _plain(getattr(est, key))
     info.extra["params"] = _params(est)
     if hasattr(est, "steps"):
         info.extra["steps"] = [

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import InputError, UnsafeInputError, require
 from ..weightset import WeightSet
-from . import READERS, Probe, Reader, ReadOptions
+from . import READERS, Probe, Reader, ReadOptions, probe
 from .keras_api import file_sha256
 
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
@@ -26,11 +26,30 @@ def _is_skops(probe: Probe) -> bool:
     return "schema.json" in probe.members
 
 
-def read_skops(path: Path, options: ReadOptions) -> WeightSet:
+def load_estimator(path: Path, trust: bool = False):
+    """The estimator in a skops file (audited: only scikit-learn/numpy/scipy types) or, with
+    trust, a pickle/joblib file. Refuses a pickle without trust, naming what it would import."""
+    if _is_skops(probe(path)):
+        return _load_skops(path)
+    if not trust:
+        imports = sorted(set(pickle_globals(path)))
+        listed = f" (it imports {', '.join(imports[:5])}{' ...' if len(imports) > 5 else ''})"
+        raise UnsafeInputError(
+            f"{path}: a pickle/joblib file runs code when loaded{listed if imports else ''}; "
+            "refused. Re-save the model with skops, or pass --trust if you trust its origin"
+        )
+    require("sklearn", "sklearn")
+    joblib = require("joblib", "sklearn")
+    try:
+        return joblib.load(path)
+    except Exception as exc:
+        raise InputError(f"{path}: cannot unpickle it ({type(exc).__name__}: {exc})") from None
+
+
+def _load_skops(path: Path):
     require("sklearn", "sklearn")
     sio = require("skops.io", "sklearn")
     from ..archive import open_zip
-    from .sklearn_api import weightset_from_estimator
 
     open_zip(path).close()  # size/ratio checks before skops inflates anything
     try:
@@ -46,9 +65,15 @@ def read_skops(path: Path, options: ReadOptions) -> WeightSet:
             f"{', '.join(refused)}; refused (inspect it with skops.io.get_untrusted_types)"
         )
     try:
-        est = sio.load(str(path), trusted=untrusted)
+        return sio.load(str(path), trusted=untrusted)
     except Exception as exc:
         raise InputError(f"{path}: skops cannot load it ({type(exc).__name__}: {exc})") from None
+
+
+def read_skops(path: Path, options: ReadOptions) -> WeightSet:
+    from .sklearn_api import weightset_from_estimator
+
+    est = _load_skops(path)
     return weightset_from_estimator(
         est, kind="sklearn-skops", file=path.name, sha256=file_sha256(path)
     )
@@ -62,21 +87,9 @@ def _is_pickle(probe: Probe) -> bool:
 
 
 def read_pickle(path: Path, options: ReadOptions) -> WeightSet:
-    if not options.trust:
-        imports = sorted(set(pickle_globals(path)))
-        listed = f" (it imports {', '.join(imports[:5])}{' ...' if len(imports) > 5 else ''})"
-        raise UnsafeInputError(
-            f"{path}: a pickle/joblib file runs code when loaded{listed if imports else ''}; "
-            "refused. Re-save the model with skops, or pass --trust if you trust its origin"
-        )
-    require("sklearn", "sklearn")
-    joblib = require("joblib", "sklearn")
     from .sklearn_api import weightset_from_estimator
 
-    try:
-        est = joblib.load(path)
-    except Exception as exc:
-        raise InputError(f"{path}: cannot unpickle it ({type(exc).__name__}: {exc})") from None
+    est = load_estimator(path, options.trust)
     return weightset_from_estimator(
         est, kind="sklearn-pickle", file=path.name, sha256=file_sha256(path)
     )
@@ -84,12 +97,16 @@ def read_pickle(path: Path, options: ReadOptions) -> WeightSet:
 
 def pickle_globals(path: Path) -> list[str]:
     """The module.name globals a pickle would import, found without running it."""
-    found = []
+    found, strings = [], []
     with open(path, "rb") as handle:
         try:
             for opcode, arg, _pos in pickletools.genops(handle):
                 if opcode.name in ("GLOBAL", "INST") and isinstance(arg, str):
                     found.append(arg.replace(" ", "."))
+                elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    found.append(f"{strings[-2]}.{strings[-1]}")
+                elif isinstance(arg, str) and "UNICODE" in opcode.name:
+                    strings.append(arg)
         except Exception:  # a damaged pickle: list what was found before the damage
             pass
     return found

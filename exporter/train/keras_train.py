@@ -46,13 +46,16 @@ def build_model(n_features: int, layers: list[int], activation: str, n_classes: 
     keras = frameworks.keras()
     model = keras.Sequential(name="sequential")
     model.add(keras.Input(shape=(n_features,)))
-    for units in layers:
-        model.add(keras.layers.Dense(units, activation=activation))
+    # Explicit names (Keras's defaults in a fresh process) so that names never depend on how
+    # many models this process built before: dense, dense_1, dense_2, ...
+    names = ["dense"] + [f"dense_{i}" for i in range(1, len(layers) + 1)]
+    for units, name in zip(layers, names, strict=False):
+        model.add(keras.layers.Dense(units, activation=activation, name=name))
     if n_classes:
-        model.add(keras.layers.Dense(n_classes, activation="softmax"))
+        model.add(keras.layers.Dense(n_classes, activation="softmax", name=names[-1]))
         loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
     else:
-        model.add(keras.layers.Dense(1, activation="linear"))
+        model.add(keras.layers.Dense(1, activation="linear", name=names[-1]))
         loss, metrics = "mean_squared_error", []
     model.compile(optimizer="adam", loss=loss, metrics=metrics)
     return model
