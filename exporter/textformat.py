@@ -1,10 +1,16 @@
 """Exact text for tensor values (JSON and CSV): vectorized, and proven to read back bit for bit.
 
-Floats are written as the shortest decimal that reads back to the same value of their own dtype
-(numpy's Dragon4 'unique' repr, as str(np.float32(x)) prints it). Each batch is parsed back and
-compared bit for bit before it is used; anything that does not survive falls back to a longer
-form. NaN and the infinities have no JSON number, so they are written as tokens, and a NaN with
-an unusual payload or sign keeps its exact bits ("NaN:0x7fc00001").
+Floats are written as the shortest decimal that reads back to the same value of their own dtype.
+float32/float64 and integers are formatted by orjson (Ryu in C, shortest round-trip digits for the
+value's own width: `0.1` for float32 0.1, not `0.10000000149011612`); float16, bfloat16 and float8
+by numpy (Dragon4 'unique' repr, or the shortest %g that reads back). Every batch of floats is
+parsed back (orjson.loads, correctly rounded, then through float64 as the readers do) and compared
+bit for bit before it is used; a batch that does not survive is formatted again the slow way, whose
+own check falls back to %.17g. NaN and the infinities have no JSON number, so they are written as
+tokens, and a NaN with an unusual payload or sign keeps its exact bits ("NaN:0x7fc00001").
+
+Values are formatted in blocks of at most CHUNK_VALUES, so a big tensor never exists as one
+Python list of strings: writers call `json_block` / `csv_rows` on slices of the tensor.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from .errors import InputError
 
 JSON_TOKENS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 CSV_TOKENS = {"nan": "nan", "inf": "inf", "-inf": "-inf"}
+CHUNK_VALUES = 1 << 16  # values formatted and checked at once (~0.8 MB of text; fits in cache)
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+_ORJSON_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _bits(values: np.ndarray) -> np.ndarray:
@@ -26,6 +34,42 @@ def _bits(values: np.ndarray) -> np.ndarray:
 def _parse_float_strings(strings: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Decimal strings -> dtype, through float64 (the path readers use too)."""
     return strings.astype(np.float64).astype(dtype)
+
+
+# ---------------------------------------------------------------- fast path (orjson)
+
+
+def _orjson():
+    import orjson
+
+    return orjson
+
+
+def _fast_ok(block: np.ndarray) -> bool:
+    """True when orjson can write block exactly as it is (finite floats of its width, ints, bool)."""
+    dtype = block.dtype
+    if dtype.byteorder == ">" or not block.flags.c_contiguous:
+        return False
+    if dtype.kind in "iub":
+        return True
+    return dtype in _ORJSON_FLOATS and bool(np.isfinite(block).all())
+
+
+def _fast_json(block: np.ndarray) -> bytes | None:
+    """orjson's nested JSON text of block, or None when it cannot be proven exact."""
+    orjson = _orjson()
+    option = orjson.OPT_SERIALIZE_NUMPY
+    if block.ndim == 0:
+        return _fast_json(block.reshape(1))[1:-1] if block.size else None
+    text = orjson.dumps(block, option=option)
+    if block.dtype.kind == "f" and block.size:
+        back = np.array(orjson.loads(text), dtype=np.float64).astype(block.dtype)
+        if back.shape != block.shape or not np.array_equal(_bits(back), _bits(block)):
+            return None
+    return text
+
+
+# ---------------------------------------------------------------- slow path (numpy strings)
 
 
 def _format_finite(values: np.ndarray) -> np.ndarray:
@@ -51,24 +95,6 @@ def _format_finite(values: np.ndarray) -> np.ndarray:
     return strings
 
 
-def format_flat(array: np.ndarray, tokens: dict[str, str]) -> list[str]:
-    """Every value of array in C order as exact text (see the module docstring)."""
-    flat = np.ascontiguousarray(array).reshape(-1)
-    if flat.dtype == np.bool_:
-        return np.where(flat, "true", "false").tolist()
-    if flat.dtype.kind in "iu":
-        return flat.astype(str).tolist()
-    if not is_float(flat.dtype):
-        raise InputError(f"cannot write dtype {flat.dtype} as text")
-    out = np.empty(flat.size, dtype=object)
-    finite = np.isfinite(flat)
-    if finite.any():
-        out[finite] = _format_finite(flat[finite])
-    if not finite.all():
-        out[~finite] = [_special(v, tokens) for v in flat[~finite]]
-    return out.tolist()
-
-
 def _special(value: np.generic, tokens: dict[str, str]) -> str:
     wide = float(value)
     if wide == np.inf:
@@ -80,6 +106,113 @@ def _special(value: np.generic, tokens: dict[str, str]) -> str:
     if bits == _bits(canonical)[0]:
         return tokens["nan"]
     return f"{tokens['nan']}:0x{int(bits):0{value.dtype.itemsize * 2}x}"
+
+
+def _slow_strings(flat: np.ndarray, tokens: dict[str, str]) -> list[str]:
+    """Every value of a 1-D block as exact text (numpy formatting, tokens for NaN/Inf)."""
+    if flat.dtype == np.bool_:
+        return np.where(flat, "true", "false").tolist()
+    if flat.dtype.kind in "iu":
+        return flat.astype(str).tolist()
+    if not is_float(flat.dtype):
+        raise InputError(f"cannot write dtype {flat.dtype} as text")
+    finite = np.isfinite(flat)
+    if flat.dtype in _ORJSON_FLOATS and not finite.all():  # orjson for the finite ones
+        patched = np.where(finite, flat, 0).astype(flat.dtype)
+        text = _fast_json(patched)
+        if text is not None:
+            out = text[1:-1].decode().split(",") if flat.size else []
+            for index in np.flatnonzero(~finite):
+                out[index] = _special(flat[index], tokens)
+            return out
+    out = np.empty(flat.size, dtype=object)
+    if finite.any():
+        out[finite] = _format_finite(flat[finite])
+    if not finite.all():
+        out[~finite] = [_special(v, tokens) for v in flat[~finite]]
+    return out.tolist()
+
+
+def format_flat(array: np.ndarray, tokens: dict[str, str]) -> list[str]:
+    """Every value of array in C order as exact text (see the module docstring).
+
+    Builds one Python string per value: for small arrays and tests; writers use the block
+    functions below, which never do.
+    """
+    flat = np.ascontiguousarray(array).reshape(-1)
+    if flat.dtype.byteorder == ">":
+        flat = flat.astype(flat.dtype.newbyteorder("<"))
+    out: list[str] = []
+    for start in range(0, flat.size, CHUNK_VALUES):
+        block = flat[start : start + CHUNK_VALUES]
+        text = _fast_json(block) if _fast_ok(block) else None
+        if text is not None:
+            out.extend(text[1:-1].decode().split(",") if block.size else [])
+        else:
+            out.extend(_slow_strings(block, tokens))
+    return out
+
+
+# ---------------------------------------------------------------- blocks for the writers
+
+
+def _quote_tokens(strings: list[str]) -> list[str]:
+    """NaN/Infinity tokens are JSON strings, numbers stay bare."""
+    return [s if s[0] in "-0123456789tf" and s != "-Infinity" else f'"{s}"' for s in strings]
+
+
+def nested_text(strings: list[str], shape: tuple[int, ...]) -> str:
+    """C-order value strings as nested JSON arrays of the given shape."""
+    if not shape:
+        return strings[0]
+    if 0 in shape:
+        inner = nested_text([], shape[1:]) if shape[0] and len(shape) > 1 else None
+        return "[" + ",".join([inner] * shape[0]) + "]" if inner else "[]"
+    rows = strings
+    for size in reversed(shape):
+        rows = ["[" + ",".join(rows[i : i + size]) + "]" for i in range(0, len(rows), size)]
+    return rows[0]
+
+
+def _native(block: np.ndarray) -> np.ndarray:
+    block = block if block.flags.c_contiguous else np.array(block, order="C")  # keeps 0-d
+    return block.astype(block.dtype.newbyteorder("<")) if block.dtype.byteorder == ">" else block
+
+
+def json_block(block: np.ndarray) -> bytes:
+    """Exact JSON text (nested arrays) of a block of at most about CHUNK_VALUES values."""
+    block = _native(block)
+    if _fast_ok(block):
+        text = _fast_json(block)
+        if text is not None:
+            return text
+    strings = _quote_tokens(_slow_strings(block.reshape(-1), JSON_TOKENS))
+    return nested_text(strings, tuple(block.shape)).encode()
+
+
+def csv_rows(block: np.ndarray) -> bytes:
+    """Exact CSV text of a 2-D block: one line per row, values separated by commas."""
+    block = _native(block)
+    rows, width = block.shape
+    if rows == 0:
+        return b""
+    if width == 0:
+        return b"\n" * rows
+    if _fast_ok(block):
+        text = _fast_json(block)
+        if text is not None:
+            return text[2:-2].replace(b"],[", b"\n") + b"\n"
+    strings = _slow_strings(block.reshape(-1), CSV_TOKENS)
+    lines = [",".join(strings[i : i + width]) for i in range(0, len(strings), width)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def csv_values(flat: np.ndarray) -> list[str]:
+    """Exact CSV value strings of a 1-D block (for the long table, which needs them one by one)."""
+    return format_flat(flat, CSV_TOKENS)
+
+
+# ---------------------------------------------------------------- parsing
 
 
 def parse_flat(strings: list[str] | np.ndarray, dtype: np.dtype, where: str) -> np.ndarray:

@@ -5,19 +5,23 @@ rows x columns, higher ranks are flattened to (shape[0], rest) with the real sha
 a scalar is one value. Files mirror the tensor names (`dense/kernel` -> `dense/kernel.csv`), with
 characters outside [A-Za-z0-9._ -] percent-encoded.
 Layout "long": one `weights.csv` table with a header `tensor,index,value` (index in C order).
+Values are formatted and written in blocks of at most CHUNK_VALUES (memory: one tensor plus one
+block of text).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from .. import manifest as mf
+from ..dtypes import as_little_endian
 from ..errors import UsageError
-from ..textformat import CSV_TOKENS, format_flat
+from ..textformat import CHUNK_VALUES, csv_rows, csv_values
 from ..weightset import WeightSet, sha256_of
 from . import WRITERS, WriteOptions, Writer
 
@@ -32,15 +36,34 @@ def file_for(name: str) -> str:
     return "/".join(parts) + ".csv"
 
 
-def wide_text(array: np.ndarray) -> str:
-    """Values as CSV rows: 1-D a column, >= 2-D (shape[0], rest), scalar one value."""
-    strings = format_flat(array, CSV_TOKENS)
+def wide_matrix(array: np.ndarray) -> np.ndarray:
+    """The 2-D view a tensor is written as: 1-D a column, >= 2-D (shape[0], rest), scalar 1x1."""
     if array.ndim == 0:
-        return strings[0] + "\n"
-    width = 1 if array.ndim == 1 else int(np.prod(array.shape[1:]))
-    if width == 0:
-        return "\n" * array.shape[0]
-    return "".join(",".join(strings[i : i + width]) + "\n" for i in range(0, len(strings), width))
+        return array.reshape(1, 1)
+    if array.ndim == 1:
+        return array.reshape(-1, 1)
+    return array.reshape(array.shape[0], -1)
+
+
+def wide_pieces(array: np.ndarray, chunk: int = CHUNK_VALUES) -> Iterator[bytes]:
+    """The wide-layout CSV text of array, in pieces of at most about `chunk` values each."""
+    matrix = wide_matrix(array if array.flags.c_contiguous else np.array(array, order="C"))
+    rows, width = matrix.shape
+    if width <= chunk:
+        step = max(1, chunk // max(width, 1))
+        for start in range(0, rows, step):
+            yield csv_rows(matrix[start : start + step])
+        return
+    for row in matrix:  # one row is longer than a block: split it at commas
+        for start in range(0, width, chunk):
+            piece = csv_rows(row[start : start + chunk].reshape(1, -1))[:-1]
+            yield (b"," if start else b"") + piece
+        yield b"\n"
+
+
+def wide_text(array: np.ndarray) -> str:
+    """Values as CSV rows (small tensors; the writer streams pieces)."""
+    return b"".join(wide_pieces(as_little_endian(array))).decode()
 
 
 def _write_wide(ws: WeightSet, folder: Path, options: WriteOptions) -> list:
@@ -54,12 +77,27 @@ def _write_wide(ws: WeightSet, folder: Path, options: WriteOptions) -> list:
         taken.add(location.lower())
         target = folder / location
         target.parent.mkdir(parents=True, exist_ok=True)
-        array = tensor.read()
-        target.write_text(wide_text(array), encoding="utf-8", newline="\n")
+        array = as_little_endian(tensor.read())
+        with open(target, "wb") as out:
+            for piece in wide_pieces(array):
+                out.write(piece)
         entries.append(mf.TensorEntry(tensor, sha256_of(array), location))
+        del array
         if options.progress:
             options.progress(tensor.name)
     return entries
+
+
+def long_pieces(name: str, array: np.ndarray, chunk: int = CHUNK_VALUES) -> Iterator[str]:
+    """Rows `name,index,value` of the long table for one tensor, a block at a time."""
+    quoted = io.StringIO()
+    csv.writer(quoted, lineterminator="").writerow([name])
+    prefix = quoted.getvalue() + ","
+    flat = np.ascontiguousarray(array).reshape(-1)
+    for start in range(0, flat.size, chunk):
+        values = csv_values(flat[start : start + chunk])
+        indices = range(start, start + len(values))
+        yield "".join(f"{prefix}{i},{v}\n" for i, v in zip(indices, values, strict=True))
 
 
 def _write_long(ws: WeightSet, folder: Path, options: WriteOptions) -> list:
@@ -67,13 +105,11 @@ def _write_long(ws: WeightSet, folder: Path, options: WriteOptions) -> list:
     with open(folder / LONG_TABLE, "w", encoding="utf-8", newline="") as out:
         out.write("tensor,index,value\n")
         for tensor in ws:
-            array = tensor.read()
-            quoted = io.StringIO()
-            csv.writer(quoted, lineterminator="").writerow([tensor.name])
-            prefix = quoted.getvalue() + ","
-            strings = format_flat(array, CSV_TOKENS)
-            out.write("".join(f"{prefix}{i},{v}\n" for i, v in enumerate(strings)))
+            array = as_little_endian(tensor.read())
+            for piece in long_pieces(tensor.name, array):
+                out.write(piece)
             entries.append(mf.TensorEntry(tensor, sha256_of(array), LONG_TABLE))
+            del array
             if options.progress:
                 options.progress(tensor.name)
     return entries

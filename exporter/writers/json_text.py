@@ -2,60 +2,72 @@
 
 Values are exact (textformat): the shortest decimal that reads back to the same value of the
 tensor's dtype; NaN and infinities as the tokens "NaN", "Infinity", "-Infinity".
+Tensors are written in blocks of at most CHUNK_VALUES values (whole rows where rows are small),
+so memory stays at one tensor plus one block of text, whatever the model's size.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from .. import manifest as mf
-from ..textformat import JSON_TOKENS, format_flat
+from ..dtypes import as_little_endian
+from ..textformat import CHUNK_VALUES, json_block
 from ..weightset import WeightSet, sha256_of
 from . import WRITERS, WriteOptions, Writer
 
 
-def _quote_tokens(strings: list[str]) -> list[str]:
-    """NaN/Infinity tokens are JSON strings, numbers stay bare."""
-    return [s if s[0] in "-0123456789tf" and s != "-Infinity" else f'"{s}"' for s in strings]
-
-
-def nested_text(strings: list[str], shape: tuple[int, ...]) -> str:
-    """C-order values as nested JSON arrays of the given shape."""
-    if not shape:
-        return strings[0]
-    if 0 in shape:
-        inner = nested_text([], shape[1:]) if shape[0] and len(shape) > 1 else None
-        return "[" + ",".join([inner] * shape[0]) + "]" if inner else "[]"
-    rows = strings
-    for size in reversed(shape):
-        rows = ["[" + ",".join(rows[i : i + size]) + "]" for i in range(0, len(rows), size)]
-    return rows[0]
+def json_pieces(array: np.ndarray, chunk: int = CHUNK_VALUES) -> Iterator[bytes]:
+    """The exact nested-JSON text of array, in pieces of at most about `chunk` values each."""
+    if array.ndim == 0 or array.size <= chunk:
+        yield json_block(array)
+        return
+    if array.ndim == 1:
+        yield b"["
+        for start in range(0, array.size, chunk):
+            yield (b"," if start else b"") + json_block(array[start : start + chunk])[1:-1]
+        yield b"]"
+        return
+    row = array[0].size
+    yield b"["
+    if row <= chunk:  # several whole rows per block
+        step = max(1, chunk // max(row, 1))
+        for start in range(0, array.shape[0], step):
+            yield (b"," if start else b"") + json_block(array[start : start + step])[1:-1]
+    else:  # a row is itself bigger than a block: recurse into it
+        for index in range(array.shape[0]):
+            if index:
+                yield b","
+            yield from json_pieces(array[index], chunk)
+    yield b"]"
 
 
 def tensor_json(array: np.ndarray) -> str:
-    """One tensor's values as JSON text."""
-    strings = _quote_tokens(format_flat(array, JSON_TOKENS))
-    return nested_text(strings, tuple(array.shape))
+    """One tensor's values as JSON text (small tensors; the writer streams pieces)."""
+    return b"".join(json_pieces(as_little_endian(array))).decode()
 
 
 def write_json(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
     entries = []
-    with open(path, "w", encoding="utf-8", newline="\n") as out:
-        out.write('{"data": {')
+    with open(path, "wb") as out:
+        out.write(b'{"data": {')
         for index, tensor in enumerate(ws):
-            array = tensor.read()
-            out.write(",\n  " if index else "\n  ")
-            out.write(json.dumps(tensor.name, ensure_ascii=False) + ": ")
-            out.write(tensor_json(array))
+            array = as_little_endian(tensor.read())
+            out.write(b",\n  " if index else b"\n  ")
+            out.write((json.dumps(tensor.name, ensure_ascii=False) + ": ").encode())
+            for piece in json_pieces(array):
+                out.write(piece)
             entries.append(mf.TensorEntry(tensor, sha256_of(array), f"data/{tensor.name}"))
+            del array
             if options.progress:
                 options.progress(tensor.name)
         manifest = mf.build(ws.info, entries, created=options.created_at)
-        out.write("\n},\n")
-        out.write('"manifest": ' + mf.dumps(manifest).rstrip("\n") + "\n}\n")
+        out.write(b"\n},\n")
+        out.write(('"manifest": ' + mf.dumps(manifest).rstrip("\n") + "\n}\n").encode())
     return manifest
 
 

@@ -1,6 +1,7 @@
 """NPZ: one .npy member per tensor keyed by canonical name, plus a manifest.json member.
 
-Loads with plain numpy.load(path). Members are stored (not deflated) with fixed zip metadata, so
+Loads with plain numpy.load(path). Tensors are read and written one at a time; numpy writes a
+member through a 16 MiB buffer, so memory is one tensor plus that buffer. Members are stored (not deflated) with fixed zip metadata, so
 the same weights give the same bytes. dtypes numpy has no .npy code for (bfloat16, float8) are
 stored as unsigned integers of the same width; the manifest holds the real dtype.
 """
@@ -47,6 +48,7 @@ def write_npz(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
             with archive.open(zip_info(member), "w", force_zip64=big) as handle:
                 np.lib.format.write_array(handle, array, allow_pickle=False)
             entries.append(mf.TensorEntry(tensor, sha256_of(array), member))
+            del array  # before the next tensor is read: one tensor in memory at a time
             if options.progress:
                 options.progress(tensor.name)
         manifest = mf.build(ws.info, entries, created=options.created_at)

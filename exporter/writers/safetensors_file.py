@@ -1,34 +1,97 @@
 """safetensors: the format other ecosystems load directly; the manifest goes in __metadata__.
 
-Written by the safetensors library itself (safetensors.numpy.save_file), so any safetensors
-reader loads it. bfloat16 and float8 keep their real dtype (safetensors has codes for them).
+Written here, tensor by tensor, in the format safetensors documents: an 8-byte little-endian
+header length, a JSON header (`__metadata__` first, holding the manifest under METADATA_KEY, then
+every tensor in our order with dtype, shape and data_offsets) padded with spaces to a multiple of
+8, then the tensors' bytes back to back. bfloat16 and float8 keep their real dtype codes.
+
+The manifest in the header needs every tensor's sha256, which is only known once the tensor has
+been read. Rather than read every tensor twice (a first pass to hash, a second to write), the
+header is written with placeholder hashes of the same length (64 hex digits; JSON escaping does
+not touch them), the data follows, hashed while it is written, and the finished header is written
+over the placeholder. Each tensor is read once; memory is one tensor plus nothing per byte.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
 
 from .. import manifest as mf
-from ..dtypes import as_little_endian
-from ..weightset import WeightSet, sha256_of
+from ..dtypes import as_little_endian, dtype_name
+from ..weightset import HASH_CHUNK, Tensor, WeightSet
 from . import WRITERS, WriteOptions, Writer
 
 METADATA_KEY = "exporter.manifest"
+DTYPE_CODES = {
+    "bool": "BOOL", "uint8": "U8", "int8": "I8", "uint16": "U16", "int16": "I16",
+    "uint32": "U32", "int32": "I32", "uint64": "U64", "int64": "I64", "float16": "F16",
+    "bfloat16": "BF16", "float32": "F32", "float64": "F64", "float8_e4m3fn": "F8_E4M3",
+    "float8_e5m2": "F8_E5M2",
+}  # fmt: skip
+_PLACEHOLDER = "0" * 64
+
+
+def header_bytes(ws: WeightSet, manifest: dict[str, Any]) -> bytes:
+    """The length-prefixed, space-padded JSON header for ws with manifest in __metadata__."""
+    header: dict[str, Any] = {"__metadata__": {METADATA_KEY: mf.dumps(manifest)}}
+    offset = 0
+    for tensor in ws:
+        end = offset + tensor.nbytes
+        header[tensor.name] = {
+            "dtype": DTYPE_CODES[dtype_name(tensor.dtype)],
+            "shape": [int(n) for n in tensor.shape],
+            "data_offsets": [offset, end],
+        }
+        offset = end
+    text = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text
+
+
+def write_tensor_data(out: BinaryIO, array: np.ndarray) -> str:
+    """Write array's C-order little-endian bytes to out in slices; return their sha256."""
+    flat = array.reshape(-1).view(np.uint8) if array.size else np.empty(0, np.uint8)
+    digest = hashlib.sha256()
+    for start in range(0, flat.size, HASH_CHUNK):
+        piece = memoryview(flat[start : start + HASH_CHUNK])
+        digest.update(piece)
+        out.write(piece)
+    return digest.hexdigest()
+
+
+def _entries(ws: WeightSet, hashes: list[str]) -> list[mf.TensorEntry]:
+    return [mf.TensorEntry(t, h, t.name) for t, h in zip(ws, hashes, strict=True)]
 
 
 def write_safetensors(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
-    from safetensors.numpy import save_file
-
-    arrays, entries = {}, []
-    for tensor in ws:
-        array = as_little_endian(tensor.read())
-        arrays[tensor.name] = array
-        entries.append(mf.TensorEntry(tensor, sha256_of(array), tensor.name))
-        if options.progress:
-            options.progress(tensor.name)
-    manifest = mf.build(ws.info, entries, created=options.created_at)
-    save_file(arrays, str(path), metadata={METADATA_KEY: mf.dumps(manifest)})
+    placeholder = mf.build(
+        ws.info, _entries(ws, [_PLACEHOLDER] * len(ws)), created=options.created_at
+    )
+    reserved = header_bytes(ws, placeholder)
+    hashes: list[str] = []
+    with open(path, "wb") as out:
+        out.write(reserved)
+        for tensor in ws:
+            hashes.append(_write_one(out, tensor))
+            if options.progress:
+                options.progress(tensor.name)
+        manifest = mf.build(ws.info, _entries(ws, hashes), created=options.created_at)
+        header = header_bytes(ws, manifest)
+        if len(header) != len(reserved):  # cannot happen: hashes are fixed-length hex
+            raise RuntimeError("safetensors header changed length after hashing")
+        out.seek(0)
+        out.write(header)
     return manifest
+
+
+def _write_one(out: BinaryIO, tensor: Tensor) -> str:
+    array = as_little_endian(tensor.read())
+    return write_tensor_data(out, array)
 
 
 WRITERS.register(
