@@ -67,6 +67,18 @@ def test_other_files_are_not_onnx(tmp_path):
         assert not onnx_reader.detect(probe(path)), path.name
 
 
+def test_big_model_and_tensor_files_by_content(tmp_path):
+    onnx_reader = readers().get("onnx")
+    big = max(SHIPPED, key=lambda p: p.stat().st_size)
+    assert big.stat().st_size > 4096
+    copy = tmp_path / "model.pb"
+    copy.write_bytes(big.read_bytes())
+    assert detect(copy).kind == "onnx"
+    tensors = sorted(ONNX_DATA.rglob("*.pb"))  # TensorProto files, not models
+    assert len(tensors) > 100
+    assert not any(onnx_reader.detect(probe(p)) for p in tensors)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300), st.booleans())
 def test_head_check_never_raises(head, whole):
@@ -171,6 +183,25 @@ def test_model_local_function():
     )
 
 
+def test_training_info_graphs_and_untyped_attributes():
+    proto, _, _ = om.encodings()
+    algorithm = helper.make_graph(
+        [helper.make_node("Constant", [], ["lr"], value_float=0.01)],
+        "algorithm",
+        [],
+        [helper.make_tensor_value_info("lr", TensorProto.FLOAT, [])],
+        initializer=[numpy_helper.from_array(np.array([0.9], np.float32), "momentum")],
+    )
+    proto.training_info.add().algorithm.CopyFrom(algorithm)
+    old = helper.make_node("Constant", [], ["legacy"], value_ints=[4, 5])
+    old.attribute[0].type = 0  # some old exporters left the attribute type unset
+    proto.graph.node.insert(0, old)
+    ws = weightset_from_onnx(proto)
+    assert_same(ws["legacy"].read(), np.array([4, 5], np.int64))
+    assert_same(ws["training_info/0/algorithm/momentum"].read(), np.array([0.9], np.float32))
+    assert_same(ws["training_info/0/algorithm/lr"].read(), np.array(0.01, np.float32))
+
+
 def test_constant_of_shape_is_computed_not_exported():
     fill = helper.make_tensor("v", TensorProto.FLOAT, [1], [0.5])
     shape = numpy_helper.from_array(np.array([2, 3], np.int64), "shape")
@@ -214,7 +245,7 @@ def test_unsafe_onnx_names_are_made_safe_and_kept_in_origin():
 # ---------------------------------------------------------------- ai.onnx.ml attributes
 
 
-def test_hand_built_ml_nodes_export_every_numeric_attribute():
+def test_hand_built_ml_nodes_export_every_numeric_attribute(tmp_path):
     ws = weightset_from_onnx(om.ml_model())
     a = ws.arrays()
     assert_same(a["lin/coefficients"], np.array([1, 2, 3], np.float32))
@@ -240,6 +271,8 @@ def test_hand_built_ml_nodes_export_every_numeric_attribute():
     assert strings["Normalizer/norm"] == {"shape": [], "values": ["L2"]}
     assert strings["LabelEncoder/keys_strings"] == {"shape": [2], "values": ["a", "b"]}
     assert strings["TreeEnsembleRegressor/nodes_modes"]["values"] == ["BRANCH_LEQ", "LEAF", "LEAF"]
+    exporter.export(ws, tmp_path / "ml.npz")  # the strings travel in the manifest
+    assert exporter.load(tmp_path / "ml.npz").info.extra["strings"] == strings
 
 
 @pytest.fixture(scope="module")
