@@ -1,26 +1,258 @@
-"""Keras model files (.keras, .h5). Placeholder until the direct h5py reader lands: loads via Keras."""
+"""Keras model files read directly with h5py, zipfile, json and numpy — never TensorFlow.
+
+Three source kinds, recognised by content (FORMATS.md, "Keras: five layouts"):
+- `keras-h5`: a legacy full-model `.h5` (Keras 3 or tf-keras, `model_weights` group) or a tf-keras
+  `save_weights` `.h5` (root attr `layer_names`).
+- `keras-weights-h5`: a `.weights.h5` (`layers/.../vars/<i>`); names come from a model config.
+- `keras-v3`: a `.keras` zip (`config.json` + `model.weights.h5`, read from a memory map).
+Names and order equal `keras_api.weightset_from_model` on the same model; tensors are lazy.
+"""
 
 from __future__ import annotations
 
+import json
+import zipfile
 from pathlib import Path
+from typing import Any
 
-from ..weightset import WeightSet
-from . import HDF5_MAGIC, READERS, Probe, Reader, ReadOptions
+from ..errors import InputError, UsageError
+from ..weightset import ModelInfo, Tensor, WeightSet
+from . import HDF5_MAGIC, READERS, ZIP_MAGIC, Probe, Reader, ReadOptions
+from .keras_api import file_sha256
+from .keras_config import LayerNode, lambda_layers, layer_tree, parse_json
+from .keras_h5 import H5Handle, attr_text, audit, dataset_dtype, h5py
+from .keras_layout import (
+    Found,
+    WeightsTree,
+    legacy_found,
+    legacy_optimizer,
+    optimizer_found,
+    positional,
+)
+
+MAX_JSON_BYTES = 64 << 20  # config.json / metadata.json members larger than this are refused
+
+
+# ---- detection --------------------------------------------------------------------------------
 
 
 def _is_keras_zip(probe: Probe) -> bool:
     return "config.json" in probe.members and "model.weights.h5" in probe.members
 
 
-def _is_hdf5(probe: Probe) -> bool:
-    return probe.head.startswith(HDF5_MAGIC)
+def _hdf5_layout(path: Path) -> str | None:
+    """'legacy' (model_weights / root layer_names), 'weights' (layers / vars groups) or None."""
+    try:
+        with h5py().File(path, "r") as handle:
+            if "model_weights" in handle or _has_layer_names(handle):
+                return "legacy"
+            if "layers" in handle or "vars" in handle:
+                return "weights"
+    except OSError:
+        return None
+    return None
 
 
-def _read(path: Path, options: ReadOptions) -> WeightSet:
-    from .keras_api import read_via_keras
-
-    return read_via_keras(path, options)
+def _has_layer_names(group: Any) -> bool:
+    return "layer_names" in group.attrs or "layer_names0" in group.attrs
 
 
-READERS.register("keras-v3", Reader("keras-v3", _is_keras_zip, _read, "Keras 3 .keras archive"))
-READERS.register("keras-h5", Reader("keras-h5", _is_hdf5, _read, "Keras HDF5 model file"))
+def _is_legacy_h5(probe: Probe) -> bool:
+    return probe.head.startswith(HDF5_MAGIC) and _hdf5_layout(probe.path) == "legacy"
+
+
+def _is_weights_h5(probe: Probe) -> bool:
+    return probe.head.startswith(HDF5_MAGIC) and _hdf5_layout(probe.path) == "weights"
+
+
+# ---- configs ----------------------------------------------------------------------------------
+
+
+def _zip_text(archive: zipfile.ZipFile, member: str, where: str) -> str:
+    info = archive.getinfo(member)
+    if info.file_size > MAX_JSON_BYTES:
+        raise InputError(f"{where}: {member} is {info.file_size:,} bytes, too big for a config")
+    return archive.read(member).decode("utf-8")
+
+
+def _keras_zip_config(path: Path) -> tuple[dict[str, Any], str | None]:
+    """(config.json, keras_version from metadata.json) of a .keras archive."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = parse_json(_zip_text(archive, "config.json", str(path)), f"{path}:config.json")
+            version = None
+            if "metadata.json" in archive.namelist():
+                meta = json.loads(_zip_text(archive, "metadata.json", str(path)))
+                version = meta.get("keras_version") if isinstance(meta, dict) else None
+    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{path}: damaged .keras archive ({exc})") from None
+    return config, version
+
+
+def _h5_config(h5file: Any, where: str) -> tuple[dict[str, Any] | None, str | None]:
+    version = h5file.attrs.get("keras_version")
+    if version is None and "model_weights" in h5file:
+        version = h5file["model_weights"].attrs.get("keras_version")
+    raw = h5file.attrs.get("model_config")
+    config = parse_json(attr_text(raw), where) if raw is not None else None
+    return config, (attr_text(version) if version is not None else None)
+
+
+def load_config(source: str | Path) -> tuple[dict[str, Any], str | None]:
+    """A model config and Keras version from a .keras, a full-model .h5 or a config.json."""
+    path = Path(source)
+    if not path.is_file():
+        raise UsageError(f"{path}: --config file not found; give a .keras, .h5 or config.json")
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head.startswith(ZIP_MAGIC):
+        return _keras_zip_config(path)
+    if head.startswith(HDF5_MAGIC):
+        with h5py().File(path, "r") as h5file:
+            config, version = _h5_config(h5file, str(path))
+        if config is None:
+            raise InputError(f"{path}: an HDF5 file without model_config; give a full-model file")
+        return config, version
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise InputError(f"{path}: too big for a config.json")
+    config = parse_json(path.read_bytes(), str(path))
+    version = config.get("keras_version")
+    if version is None and str(config.get("module", "")).startswith("tf_keras"):
+        version = "2"
+    return config, version
+
+
+def _is_legacy(version: str | None) -> bool:
+    return version is not None and not version.startswith("3")
+
+
+# ---- building the WeightSet ---------------------------------------------------------------
+
+
+def _info(path: Path, kind: str, config: dict | None, version: str | None) -> ModelInfo:
+    inner = (config or {}).get("config") or {}
+    return ModelInfo(
+        kind=kind,
+        framework=("tf-keras" if _is_legacy(version) else "keras") if version else "keras",
+        framework_version=version,
+        model_name=inner.get("name"),
+        model_class=(config or {}).get("class_name"),
+        file=path.name,
+        sha256=file_sha256(path),
+    )
+
+
+def _note_config(info: ModelInfo, tree: LayerNode | None) -> None:
+    lambdas = lambda_layers(tree) if tree is not None else []
+    if lambdas:
+        info.extra["lambda_layers"] = lambdas
+        info.warnings.append(
+            f"the model has Lambda layers ({', '.join(lambdas)}): their code is not run or "
+            "exported, only weights are read"
+        )
+
+
+def _weightset(handle: H5Handle, found: list[Found], info: ModelInfo) -> WeightSet:
+    """Lazy tensors for the found datasets (each read from the open handle when needed)."""
+    ws = WeightSet(info=info)
+    for item in found:
+        dataset = handle.file[item.path]
+        if not hasattr(dataset, "shape"):
+            raise InputError(f"{handle.where}: {item.path} is a group, expected a weight dataset")
+        dtype = dataset_dtype(dataset, handle.where)
+        loader = handle.loader(item.path, dtype)
+        shape = tuple(int(n) for n in dataset.shape)
+        ws.add(Tensor(item.name, dtype, shape, loader, trainable=item.trainable, origin=item.path))
+    return ws
+
+
+def _open(path: Path, member: str | None = None) -> H5Handle:
+    handle = H5Handle(path, member)
+    try:
+        audit(handle.file, handle.size, handle.where)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+def read_legacy_h5(path: Path, options: ReadOptions) -> WeightSet:
+    """Layouts A, B (full-model .h5) and C (tf-keras save_weights .h5)."""
+    handle = _open(path)
+    h5file = handle.file
+    config, version = _h5_config(h5file, str(path))
+    if config is None and options.config:
+        config, config_version = load_config(options.config)
+        version = version or config_version
+    tree = layer_tree(config) if config else None
+    root = h5file.get("model_weights", h5file)
+    found, warnings = legacy_found(root, tree, _is_legacy(version))
+    if options.include_optimizer:
+        found += legacy_optimizer(h5file)
+    info = _info(path, "keras-h5", config, version)
+    info.warnings.extend(warnings)
+    _note_config(info, tree)
+    return _weightset(handle, found, info)
+
+
+def _weights_found(
+    handle: H5Handle,
+    config: dict | None,
+    version: str | None,
+    info: ModelInfo,
+    options: ReadOptions,
+) -> list[Found]:
+    root = handle.file
+    if config is None:
+        info.naming = "positional"
+        info.warnings.append(
+            f"{handle.path.name} stores no variable names or order: tensors are named by their "
+            "place in the file (layers/<class>/vars/<i>); give --config MODEL.keras|.h5|config.json "
+            "for Keras names"
+        )
+        found = positional(root)
+    else:
+        tree = layer_tree(config)
+        walker = WeightsTree(root, _is_legacy(version))
+        found = walker.walk_model(tree)
+        info.warnings.extend(walker.warnings)
+        _note_config(info, tree)
+    if options.include_optimizer:
+        extra = optimizer_found(root)
+        if extra:
+            info.warnings.append(
+                "optimizer variables carry no names in this layout: named optimizer/vars/<i>"
+            )
+        found += extra
+    return found
+
+
+def read_weights_h5(path: Path, options: ReadOptions) -> WeightSet:
+    """Layout D: a bare .weights.h5; names and order from --config, else positional."""
+    config, version = load_config(options.config) if options.config else (None, None)
+    handle = _open(path)
+    info = _info(path, "keras-weights-h5", config, version)
+    return _weightset(handle, _weights_found(handle, config, version, info, options), info)
+
+
+def read_keras_zip(path: Path, options: ReadOptions) -> WeightSet:
+    """Layout E: a .keras archive; config.json names the variables of model.weights.h5."""
+    config, version = _keras_zip_config(path)
+    handle = _open(path, "model.weights.h5")
+    info = _info(path, "keras-v3", config, version)
+    return _weightset(handle, _weights_found(handle, config, version, info, options), info)
+
+
+READERS.register(
+    "keras-v3", Reader("keras-v3", _is_keras_zip, read_keras_zip, "Keras .keras archive")
+)
+READERS.register(
+    "keras-h5",
+    Reader("keras-h5", _is_legacy_h5, read_legacy_h5, "Keras full-model or save_weights .h5"),
+)
+READERS.register(
+    "keras-weights-h5",
+    Reader("keras-weights-h5", _is_weights_h5, read_weights_h5, "Keras .weights.h5"),
+)

@@ -1,0 +1,234 @@
+"""HDF5 access for Keras files with h5py only: safety checks, dtypes, lazy dataset reads.
+
+Every file is audited before anything is read from it (DESIGN.md, "Safety by default"): soft and
+external links, external-storage and virtual datasets are refused, and a dataset whose declared
+size cannot come from a file this big is refused before it is read.
+"""
+
+from __future__ import annotations
+
+import io
+import mmap
+import os
+import weakref
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+
+from ..errors import InputError, UnsafeInputError, require
+
+# Keras writes bfloat16 (and float8) as opaque bytes; .weights.h5 adds attr dtype='bfloat16'.
+_OPAQUE = {
+    "bfloat16": np.dtype(ml_dtypes.bfloat16),
+    "float8_e4m3fn": np.dtype(ml_dtypes.float8_e4m3fn),
+    "float8_e5m2": np.dtype(ml_dtypes.float8_e5m2),
+}
+MAX_COMPRESSION_RATIO = 1000  # a filtered dataset may inflate at most this much
+
+
+def h5py():
+    return require("h5py", "keras")
+
+
+def attr_text(value: Any) -> str:
+    """An HDF5 string attribute as str (h5py gives str or bytes)."""
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def attr_list(group: Any, name: str) -> list[str]:
+    """A list-of-strings attribute, joined from `name0`, `name1`, ... when Keras split it."""
+    if name in group.attrs:
+        chunks = [group.attrs[name]]
+    else:
+        chunks = []
+        while f"{name}{len(chunks)}" in group.attrs:
+            chunks.append(group.attrs[f"{name}{len(chunks)}"])
+    return [attr_text(item) for chunk in chunks for item in np.asarray(chunk).reshape(-1)]
+
+
+def dataset_dtype(dataset: Any, where: str) -> np.dtype:
+    """The real dtype of a Keras weight dataset (opaque 2-byte data is bfloat16)."""
+    declared = dataset.attrs.get("dtype")
+    if declared is not None and attr_text(declared) in _OPAQUE:
+        return _OPAQUE[attr_text(declared)]
+    dtype = dataset.dtype
+    if dtype.kind == "V" and dtype.names is None and dtype.itemsize == 2:
+        return _OPAQUE["bfloat16"]  # legacy .h5 stores bfloat16 as |V2 without a dtype attr
+    if dtype.kind not in "biuf":
+        raise InputError(f"{where}: dataset {dataset.name} has dtype {dtype}, not a numeric weight")
+    return dtype
+
+
+def audit(h5file: Any, file_size: int, where: str) -> None:
+    """Refuse links and datasets that would make h5py read outside the file, or absurd sizes."""
+    lib = h5py()
+
+    def visit(group: Any, prefix: str) -> None:
+        for key in group:
+            link = group.get(key, getlink=True)
+            path = f"{prefix}/{key}"
+            if isinstance(link, (lib.SoftLink, lib.ExternalLink)):
+                kind = "soft" if isinstance(link, lib.SoftLink) else "external"
+                raise UnsafeInputError(
+                    f"{where}: HDF5 {kind} link {path} is refused (Keras files never hold links); "
+                    "re-save the model with Keras"
+                )
+            item = group[key]
+            if isinstance(item, lib.Group):
+                visit(item, path)
+            else:
+                _audit_dataset(item, path, file_size, where)
+
+    visit(h5file, "")
+
+
+def _audit_dataset(dataset: Any, path: str, file_size: int, where: str) -> None:
+    if dataset.external:
+        raise UnsafeInputError(
+            f"{where}: dataset {path} keeps its data in an external file; refused, "
+            "re-save the model with Keras"
+        )
+    if dataset.is_virtual:
+        raise UnsafeInputError(
+            f"{where}: dataset {path} is a virtual dataset (reads other files); refused"
+        )
+    declared = int(np.prod(dataset.shape or (), dtype=np.int64)) * dataset.dtype.itemsize
+    limit = file_size
+    if dataset.chunks and dataset.id.get_create_plist().get_nfilters():
+        limit = file_size * MAX_COMPRESSION_RATIO
+    if declared > limit:
+        raise InputError(
+            f"{where}: dataset {path} declares {declared:,} bytes, more than a {file_size:,}-byte "
+            "file can hold; the file is damaged or crafted"
+        )
+
+
+def read_dataset(dataset: Any, dtype: np.dtype) -> np.ndarray:
+    """The dataset's values as an array of dtype (opaque bytes reinterpreted, no conversion)."""
+    raw = dataset[()]
+    array = np.asarray(raw)
+    if array.dtype != dtype:
+        if array.dtype.itemsize != dtype.itemsize:
+            raise InputError(f"dataset {dataset.name}: {array.dtype} data is not {dtype}")
+        array = array.view(dtype)
+    return array
+
+
+class _StoredMember(io.RawIOBase):
+    """A read-only file object over the byte range of a stored zip member (memory-mapped)."""
+
+    def __init__(self, view: memoryview):
+        self._view = view
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        count = max(0, min(len(target), len(self._view) - self._pos))
+        target[:count] = self._view[self._pos : self._pos + count]
+        self._pos += count
+        return count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+def stored_member_range(path: Path, member: str) -> tuple[int, int] | None:
+    """(offset, size) of a zip member's bytes when it is stored uncompressed, else None."""
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member)
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+            return None
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset)
+        header = handle.read(30)
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            raise InputError(f"{path}: damaged zip archive (bad local header of {member})")
+        name_len = int.from_bytes(header[26:28], "little")
+        extra_len = int.from_bytes(header[28:30], "little")
+    start = info.header_offset + 30 + name_len + extra_len
+    if start + info.file_size > path.stat().st_size:
+        raise InputError(f"{path}: damaged zip archive ({member} runs past the end)")
+    return start, info.file_size
+
+
+class H5Handle:
+    """One open HDF5 file (a path or a stored zip member), closed when no tensor needs it.
+
+    Lazy tensors keep a reference to the handle; when the last one goes, the file (and the
+    memory map behind a zip member) is closed by a finalizer, so nothing leaks.
+    """
+
+    def __init__(self, path: Path, member: str | None = None):
+        self.path = path
+        self.where = f"{path}:{member}" if member else str(path)
+        resources: list[Any] = []
+        self.file = self._open(path, member, resources)
+        resources.append(self.file)
+        self._finalizer = weakref.finalize(self, _close_all, resources)
+
+    def _open(self, path: Path, member: str | None, resources: list[Any]) -> Any:
+        lib = h5py()
+        try:
+            if member is None:
+                self.size = path.stat().st_size
+                return lib.File(path, "r")
+            found = stored_member_range(path, member)
+            if found is None:
+                raise InputError(
+                    f"{path}: {member} is compressed; Keras stores it uncompressed — "
+                    "re-save the model with Keras"
+                )
+            start, self.size = found
+            with open(path, "rb") as handle:  # the map keeps its own descriptor
+                mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            resources.append(mapped)
+            view = memoryview(mapped)[start : start + self.size]
+            resources.append(view)
+            return lib.File(_StoredMember(view), "r")
+        except OSError as exc:
+            _close_all(resources)
+            raise InputError(f"{self.where}: not a readable HDF5 file ({exc})") from None
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def loader(self, dataset_path: str, dtype: np.dtype) -> Callable[[], np.ndarray]:
+        """A zero-argument callable reading one dataset (keeps this handle alive)."""
+
+        def load() -> np.ndarray:
+            if not self._finalizer.alive:
+                raise InputError(f"{self.where}: file was closed before {dataset_path} was read")
+            return read_dataset(self.file[dataset_path], dtype)
+
+        return load
+
+
+def _close_all(resources: list[Any]) -> None:
+    for resource in reversed(resources):
+        try:
+            if isinstance(resource, memoryview):
+                resource.release()
+            else:
+                resource.close()
+        except (OSError, ValueError, BufferError):
+            pass
+    resources.clear()
+
+
+def file_size(path: str | os.PathLike) -> int:
+    return os.stat(path).st_size
