@@ -33,6 +33,35 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+# ---------------------------------------------------------------- pipeline pattern rules
+# make weights/NAME.npz (.json .csv .safetensors .onnx) from models/NAME.keras|.h5|.skops.
+# Rebuilt only when the model changed; safe under make -j (each output is written to its own
+# temporary name and renamed into place). Override the folders: make MODELS_DIR=m WEIGHTS_DIR=w ...
+MODELS_DIR   ?= models
+WEIGHTS_DIR  ?= weights
+EXPORTER     ?= $(BIN)/exporter
+EXPORTER_DEP ?= $(STAMP)
+EXPORT_FLAGS ?= --quiet
+
+define export_rules
+$(WEIGHTS_DIR)/%.npz: $(MODELS_DIR)/%.$(1) | $(EXPORTER_DEP)
+	@mkdir -p $$(@D)
+	$(EXPORTER) $(EXPORT_FLAGS) export $$< -o $$@ --format npz --force
+$(WEIGHTS_DIR)/%.json: $(MODELS_DIR)/%.$(1) | $(EXPORTER_DEP)
+	@mkdir -p $$(@D)
+	$(EXPORTER) $(EXPORT_FLAGS) export $$< -o $$@ --format json --force
+$(WEIGHTS_DIR)/%.csv: $(MODELS_DIR)/%.$(1) | $(EXPORTER_DEP)
+	@mkdir -p $$(@D)
+	$(EXPORTER) $(EXPORT_FLAGS) export $$< -o $$@ --format csv --force
+$(WEIGHTS_DIR)/%.safetensors: $(MODELS_DIR)/%.$(1) | $(EXPORTER_DEP)
+	@mkdir -p $$(@D)
+	$(EXPORTER) $(EXPORT_FLAGS) export $$< -o $$@ --format safetensors --force
+$(WEIGHTS_DIR)/%.onnx: $(MODELS_DIR)/%.$(1) | $(EXPORTER_DEP)
+	@mkdir -p $$(@D)
+	$(EXPORTER) $(EXPORT_FLAGS) convert $$< -o $$@ --force
+endef
+$(foreach ext,keras h5 skops,$(eval $(call export_rules,$(ext))))
+
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache
 

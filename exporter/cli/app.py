@@ -46,6 +46,11 @@ COMMANDS = (
     ("inspect_cmd", "inspect", "inspect"),
     ("export_cmd", "export", "export"),
     ("validate_cmd", "validate", "validate"),
+    ("diff_cmd", "diff", "diff"),
+    ("check_cmd", "check", "check"),
+    ("check_cmd", "spec", "spec"),
+    ("apply_cmd", "apply", "apply"),
+    ("versions_cmd", "versions", "versions"),
     ("convert_cmd", "convert", "convert"),
     ("convert_cmd", "verify", "verify"),
 )

@@ -97,3 +97,22 @@ Config = Annotated[
 IncludeOptimizer = Annotated[
     bool, typer.Option("--include-optimizer", help="Also export optimizer state (Keras files).")
 ]
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr; silent when stderr is not a terminal or with --quiet."""
+
+    def __init__(self, total: int, label: str):
+        self.total, self.label, self.done = total, label, 0
+        self.enabled = total > 1 and not State.quiet and sys.stderr.isatty()
+
+    def __call__(self, _item: object = None) -> None:
+        self.done += 1
+        if self.enabled:
+            width = 30
+            filled = int(width * self.done / self.total)
+            bar = "#" * filled + "." * (width - filled)
+            sys.stderr.write(f"\r{self.label} [{bar}] {self.done}/{self.total}")
+            if self.done >= self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()

@@ -1,25 +1,144 @@
-"""exporter export SOURCE -o OUT [--format npz|json|csv|safetensors]"""
+"""exporter export SOURCE... -o OUT [--format npz|json|csv|safetensors] [--store DIR] [--jobs N]"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from .. import api
-from .common import Config, Force, IncludeOptimizer, Trust, Via, handle_errors, info
+from ..errors import ExporterError, UsageError
+from ..writers import format_for, writers
+from .common import (
+    Config,
+    Force,
+    IncludeOptimizer,
+    ProgressBar,
+    Trust,
+    Via,
+    err,
+    handle_errors,
+    info,
+)
+
+EXTENSIONS = {"npz": ".npz", "json": ".json", "csv": ".csv", "safetensors": ".safetensors"}
+
+
+def stem(source: str) -> str:
+    """A model's short name from its file: 'models/resnet.weights.h5' -> 'resnet'."""
+    name = Path(source.rstrip("/")).name
+    for suffix in (".weights.h5", ".keras", ".h5", ".skops", ".joblib", ".pkl", ".onnx", ".npz",
+                   ".json", ".safetensors", ".csv"):  # fmt: skip
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def export_one(
+    source: str, out: str | None, fmt: str | None, options: dict[str, Any]
+) -> dict[str, Any]:
+    """Export one source (to a file, or into a store); returns what happened. Runs in workers too."""
+    store, name = options.pop("store", None), options.pop("name", None)
+    write_opts = {k: options.pop(k) for k in ("force", "created_at", "csv_layout")}
+    ws = api.load(source, **options)
+    bar = ProgressBar(len(ws), f"exporting {Path(source).name}")
+    if store:
+        from ..store import store_export
+
+        fmt = fmt or "npz"
+        file_name = "weights" + EXTENSIONS[format_for("", fmt).format]
+
+        def write(path: Path) -> dict[str, Any]:
+            return api.export(ws, path, format=fmt, progress=bar, **{**write_opts, "force": False})
+
+        entry = store_export(ws, store, name or stem(source), file_name, write)
+        return {"source": source, "store": str(store), **entry}
+    manifest = api.export(ws, out, format=fmt, progress=bar, **write_opts)
+    return {"source": source, "out": str(out), "tensors": manifest["totals"]["tensors"],
+            "parameters": manifest["totals"]["parameters"], "warnings": manifest.get("warnings", [])}  # fmt: skip
+
+
+def _worker(
+    source: str, out: str | None, fmt: str | None, options: dict[str, Any]
+) -> dict[str, Any]:
+    try:
+        return {"ok": True, **export_one(source, out, fmt, options)}
+    except ExporterError as exc:
+        return {"ok": False, "source": source, "error": str(exc), "exit_code": exc.exit_code}
+
+
+def _plan(
+    sources: list[str], out: str | None, fmt: str | None, store: str | None
+) -> list[tuple[str, str | None]]:
+    if store:
+        if out:
+            raise UsageError("give -o/--out or --store, not both")
+        return [(s, None) for s in sources]
+    if not out:
+        raise UsageError("missing -o/--out (or --store DIR)")
+    if len(sources) == 1:
+        return [(sources[0], out)]
+    folder = Path(out)
+    if not folder.is_dir():
+        raise UsageError(f"with several sources, -o must be an existing folder ({out} is not)")
+    if not fmt:
+        raise UsageError("with several sources, give --format (npz, json, csv or safetensors)")
+    ext = EXTENSIONS[format_for("", fmt).format]
+    targets = [(s, str(folder / f"{stem(s)}{ext}")) for s in sources]
+    names = [t for _, t in targets]
+    if len(set(names)) != len(names):
+        raise UsageError("two sources have the same name; export them separately")
+    return targets
+
+
+def _report(result: dict[str, Any]) -> None:
+    if not result["ok"]:
+        err(f"exporter: error: {result['error']}")
+        return
+    for warning in result.get("warnings", []):
+        info(f"warning: {warning}")
+    if "store" in result:
+        state = "new version" if result["created"] else "unchanged, latest is"
+        info(
+            f"{result['source']}: {state} v{result['version']} ({result['path']} in {result['store']})"
+        )
+    else:
+        info(
+            f"wrote {result['out']}: {result['tensors']} tensors, {result['parameters']:,} parameters"
+        )
 
 
 @handle_errors
 def export(
-    source: Annotated[str, typer.Argument(help="Model file or export to read.")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output file (CSV: a folder).")],
+    sources: Annotated[
+        list[str], typer.Argument(help="Model files or exports to read (one or more).")
+    ],
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out", "-o", help="Output file (CSV: a folder); with several sources a folder."
+        ),
+    ] = None,
     format: Annotated[
         str | None,
         typer.Option(
             "--format", help="npz, json, csv or safetensors (default: from OUT's extension)."
         ),
     ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Write DIR/<model>/v<N>/ and an index; a new version only when the weights changed.",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Model name in the store (default: the file name).")
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes for several sources.")] = 1,
     csv_layout: Annotated[
         str,
         typer.Option(
@@ -29,7 +148,8 @@ def export(
     created_at: Annotated[
         str | None,
         typer.Option(
-            "--created-at", help="Record this ISO 8601 time (default: SOURCE_DATE_EPOCH or none)."
+            "--created-at",
+            help="Record this ISO 8601 time (default: SOURCE_DATE_EPOCH, else none).",
         ),
     ] = None,
     force: Force = False,
@@ -38,20 +158,41 @@ def export(
     config: Config = None,
     include_optimizer: IncludeOptimizer = False,
 ) -> None:
-    """Export the weights of SOURCE to OUT, with a manifest (format from --format or extension)."""
-    manifest = api.export(
-        source,
-        out,
-        format=format,
-        force=force,
-        created_at=created_at,
-        csv_layout=csv_layout,
-        trust=trust,
-        via=via,
-        config=config,
-        include_optimizer=include_optimizer,
-    )
-    totals = manifest["totals"]
-    for warning in manifest.get("warnings", []):
-        info(f"warning: {warning}")
-    info(f"wrote {out}: {totals['tensors']} tensors, {totals['parameters']:,} parameters")
+    """Export the weights of SOURCE to OUT with a manifest (format from --format or the extension).
+
+    Several sources: -o is a folder and each becomes <folder>/<name>.<ext>; --jobs N runs N processes.
+    --store DIR keeps versions: DIR/<model>/v1, v2, ... and DIR/<model>/index.json.
+    """
+    if format and format.lower() not in writers():
+        raise UsageError(f"unknown format {format!r}; registered: {', '.join(writers().names())}")
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if name and len(sources) > 1:
+        raise UsageError("--name applies to one source at a time")
+    plan = _plan(sources, out, format, store)
+    options = {"trust": trust, "via": via, "config": config, "include_optimizer": include_optimizer,
+               "force": force, "created_at": created_at, "csv_layout": csv_layout, "store": store,
+               "name": name}  # fmt: skip
+    if len(plan) == 1:
+        result = {"ok": True, **export_one(plan[0][0], plan[0][1], format, dict(options))}
+        _report(result)
+        return
+    results = _run_all(plan, format, options, jobs)
+    for result in results:
+        _report(result)
+    failed = [r for r in results if not r["ok"]]
+    if failed:
+        err(f"{len(failed)} of {len(results)} exports failed")
+        raise typer.Exit(max(r["exit_code"] for r in failed))
+
+
+def _run_all(plan, fmt, options, jobs: int) -> list[dict[str, Any]]:
+    if jobs == 1:
+        return [_worker(s, o, fmt, dict(options)) for s, o in plan]
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # never fork a process that may hold TensorFlow
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(plan)), mp_context=context) as pool:
+        futures = [pool.submit(_worker, s, o, fmt, dict(options)) for s, o in plan]
+        return [f.result() for f in futures]

@@ -1,0 +1,79 @@
+"""Load weights from any export into a Keras model file by canonical name, and save the result.
+
+Every model variable must get a weight of the same shape and dtype, and every weight must find
+a variable: mismatches are errors listing the names, never silent skips.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import frameworks
+from .errors import InputError, UnsupportedError, UsageError
+from .outputs import atomic_file
+from .sources import HDF5_MAGIC, ZIP_MAGIC, check_input_path, probe
+from .weightset import WeightSet
+
+
+def _problems(model: Any, ws: WeightSet) -> tuple[list[tuple[Any, str]], list[str]]:
+    from .sources.keras_api import canonical_names
+
+    names = canonical_names(model)
+    pairs, problems = [], []
+    seen = set()
+    for index, variable in enumerate(model.weights):
+        name = names.get(id(variable)) or f"var{index}"
+        seen.add(name)
+        if name not in ws:
+            problems.append(f"{name}: missing from the weights")
+            continue
+        tensor = ws[name]
+        shape = tuple(variable.shape)
+        if tuple(tensor.shape) != shape:
+            problems.append(f"{name}: shape {list(tensor.shape)}, model needs {list(shape)}")
+        elif np.dtype(tensor.dtype) != np.dtype(variable.dtype):
+            problems.append(f"{name}: dtype {tensor.dtype_name}, model needs {variable.dtype}")
+        else:
+            pairs.append((variable, name))
+    problems += [f"{n}: not a variable of the model" for n in ws.names() if n not in seen]
+    return pairs, problems
+
+
+def apply_weights(
+    weights: WeightSet,
+    model_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Assign weights to the Keras model in model_path and save it to out (.keras or .h5)."""
+    model_path = check_input_path(model_path)
+    head = probe(model_path).head
+    if not (head.startswith(ZIP_MAGIC) or head.startswith(HDF5_MAGIC)):
+        raise UnsupportedError(
+            f"{model_path}: apply writes into Keras model files (.keras, .h5) only"
+        )
+    suffix = Path(out).suffix.lower()
+    if suffix not in (".keras", ".h5"):
+        raise UsageError(f"-o {out}: a Keras model is saved as .keras or .h5")
+    if weights.info.naming != "canonical":
+        raise InputError("the weights have positional names; apply needs canonical names")
+    frameworks.keras()
+    from .sources.keras_api import load_keras_model
+
+    model = load_keras_model(model_path)
+    pairs, problems = _problems(model, weights)
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise InputError(f"weights do not fit {model_path}: {'; '.join(problems[:5])}{more}")
+    for variable, name in pairs:
+        variable.assign(weights[name].read())
+    with atomic_file(out, force=force) as tmp:
+        target = tmp.with_name(tmp.name + suffix)
+        model.save(target)
+        os.replace(target, tmp)
+    return {"model": str(model_path), "out": str(out), "assigned": len(pairs)}

@@ -1,0 +1,30 @@
+"""exporter apply WEIGHTS MODEL -o NEW"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import api
+from ..apply import apply_weights
+from .common import Force, handle_errors, info
+
+
+@handle_errors
+def apply(
+    weights: Annotated[
+        str, typer.Argument(help="An export (NPZ, JSON, CSV folder, safetensors) or model.")
+    ],
+    model: Annotated[
+        str, typer.Argument(help="The Keras model file (.keras or .h5) to load them into.")
+    ],
+    out: Annotated[str, typer.Option("--out", "-o", help="New model file (.keras or .h5).")],
+    force: Force = False,
+) -> None:
+    """Load WEIGHTS into the Keras MODEL by canonical name and save it as OUT.
+
+    Every variable must get a weight of the same shape and dtype, and every weight a variable.
+    """
+    result = apply_weights(api.load(weights), model, out, force=force)
+    info(f"wrote {out}: {result['assigned']} variables assigned from {weights}")

@@ -1,0 +1,47 @@
+"""exporter check SOURCE --spec SPEC [--json] and exporter spec SOURCE -o SPEC.json"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import api
+from .. import spec as spec_mod
+from .common import Force, Json, Trust, Via, emit_json, err, handle_errors, info
+
+
+@handle_errors
+def check(
+    source: Annotated[str, typer.Argument(help="Model file or export to check.")],
+    spec: Annotated[str, typer.Option("--spec", help="Spec file, manifest.json, or an export.")],
+    json_out: Json = False,
+    trust: Trust = False,
+    via: Via = "auto",
+) -> None:
+    """Check SOURCE against a contract (names, shapes, dtypes). Exit 1 listing every violation."""
+    wanted = spec_mod.load_spec(spec)
+    report = spec_mod.check(
+        api.load(source, trust=trust, via=via), wanted, source=source, spec_name=spec
+    )
+    if json_out:
+        emit_json(report.to_json())
+    for violation in report.violations:
+        err(f"✗ {violation['tensor']}: {violation['problem']}")
+    if not report.ok:
+        err(f"✗ {source}: {len(report.violations)} violations of {spec}")
+        raise typer.Exit(1)
+    err(f"✓ {source} meets {spec} ({report.checked} tensors)")
+
+
+@handle_errors
+def spec(
+    source: Annotated[str, typer.Argument(help="Model file or export.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Spec file to write (JSON).")],
+    force: Force = False,
+    trust: Trust = False,
+    via: Via = "auto",
+) -> None:
+    """Write the spec (names, shapes, dtypes) of SOURCE: the contract for `exporter check`."""
+    written = spec_mod.write_spec(api.load(source, trust=trust, via=via), out, force=force)
+    info(f"wrote {out}: {len(written['tensors'])} tensors")

@@ -1,0 +1,59 @@
+"""exporter diff A B [--atol] [--rtol] [--json]"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import api
+from ..diff import diff as diff_weights
+from .common import Json, Trust, Via, emit_json, err, handle_errors
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+@handle_errors
+def diff(
+    a: Annotated[str, typer.Argument(help="First source (model file or export).")],
+    b: Annotated[str, typer.Argument(help="Second source.")],
+    atol: Annotated[
+        float, typer.Option("--atol", help="Absolute tolerance (default 0: exact).")
+    ] = 0.0,
+    rtol: Annotated[
+        float, typer.Option("--rtol", help="Relative tolerance (default 0: exact).")
+    ] = 0.0,
+    json_out: Json = False,
+    trust: Trust = False,
+    via: Via = "auto",
+) -> None:
+    """Compare two sources tensor by tensor, by canonical name (exit 0 equal, 1 different).
+
+    Reports tensors only in A or B, shape/dtype changes, and per tensor the max abs/rel
+    difference. Equal means |a-b| <= atol + rtol*|b| everywhere (NaN equals NaN).
+    """
+    report = diff_weights(api.load(a, trust=trust, via=via), api.load(b, trust=trust, via=via),
+                          atol=atol, rtol=rtol, a_label=a, b_label=b)  # fmt: skip
+    if json_out:
+        emit_json(report.to_json())
+    for name in report.only_a:
+        err(f"- {name}: only in {a}")
+    for name in report.only_b:
+        err(f"+ {name}: only in {b}")
+    for t in report.changed:
+        if t.shape_a != t.shape_b:
+            err(f"✗ {t.name}: shape {t.shape_a} -> {t.shape_b}")
+        else:
+            dtype = f", dtype {t.dtype_a} -> {t.dtype_b}" if t.dtype_a != t.dtype_b else ""
+            err(
+                f"✗ {t.name}: {t.differing} values differ, max abs {_num(t.max_abs)}, max rel {_num(t.max_rel)}{dtype}"
+            )
+    if report.ok:
+        worst = max((t.max_abs or 0.0 for t in report.tensors), default=0.0)
+        err(f"✓ equal: {len(report.tensors)} tensors (max abs difference {_num(worst)})")
+        return
+    err(f"✗ differ: {len(report.only_a)} only in A, {len(report.only_b)} only in B, "
+        f"{len(report.changed)} of {len(report.tensors)} common tensors changed")  # fmt: skip
+    raise typer.Exit(1)

@@ -1,0 +1,118 @@
+"""Versioned outputs: DIR/<model>/v<N>/<file> plus DIR/<model>/index.json.
+
+A new version is made only when the weights changed: the digest covers every tensor's name,
+dtype, shape and sha256, so re-running a pipeline on the same model is a no-op. The index is
+updated under a file lock, so parallel jobs (make -j) are safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from . import schemas
+from .errors import InputError, UsageError
+from .outputs import atomic_file
+from .weightset import WeightSet, sha256_of
+
+INDEX = "index.json"
+STORE_FORMAT = "exporter.store"
+STORE_VERSION = "1.0.0"
+STORE_SCHEMA = "store-index-1.schema.json"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def weights_digest(ws: WeightSet) -> str:
+    """sha256 over every tensor's name, dtype, shape and value hash (order included)."""
+    digest = hashlib.sha256()
+    for tensor in ws:
+        value = tensor.sha256 or sha256_of(tensor.read())
+        digest.update(
+            json.dumps([tensor.name, tensor.dtype_name, list(tensor.shape), value]).encode()
+        )
+    return digest.hexdigest()
+
+
+def model_name(name: str) -> str:
+    if not _SAFE_NAME.match(name):
+        raise UsageError(f"model name {name!r} for the store must match [A-Za-z0-9][A-Za-z0-9._-]*")
+    return name
+
+
+@contextlib.contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_index(folder: Path) -> dict[str, Any]:
+    """The index of a model's folder in a store (empty when there is none yet)."""
+    path = folder / INDEX
+    if not path.exists():
+        return {"format": STORE_FORMAT, "format_version": STORE_VERSION, "model": folder.name,
+                "versions": []}  # fmt: skip
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    schemas.check(index, STORE_SCHEMA, str(path))
+    return index
+
+
+def store_export(
+    ws: WeightSet, store: str | os.PathLike, name: str, file_name: str, write
+) -> dict[str, Any]:
+    """Export ws into the store unless its weights equal the latest version's.
+
+    write(path) writes the export to path and returns its manifest. Returns the index entry of the
+    version that holds these weights, with 'created' telling whether it is new.
+    """
+    folder = Path(store) / model_name(name)
+    digest = weights_digest(ws)
+    with locked(folder):
+        index = read_index(folder)
+        if index["versions"] and index["versions"][-1]["digest"] == digest:
+            return {**index["versions"][-1], "created": False}
+        number = max((v["version"] for v in index["versions"]), default=0) + 1
+        version_dir = folder / f"v{number}"
+        version_dir.mkdir()
+        manifest = write(version_dir / file_name)
+        entry = {
+            "version": number,
+            "digest": digest,
+            "path": f"v{number}/{file_name}",
+            "source": {
+                k: v for k, v in manifest["source"].items() if k in ("kind", "file", "sha256")
+            },
+            "tensors": manifest["totals"]["tensors"],
+            "parameters": manifest["totals"]["parameters"],
+        }
+        if "created_at" in manifest:
+            entry["created_at"] = manifest["created_at"]
+        index["versions"].append(entry)
+        schemas.check(index, STORE_SCHEMA, "store index")
+        with atomic_file(folder / INDEX, force=True) as tmp:
+            tmp.write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    return {**entry, "created": True}
+
+
+def versions(folder: str | os.PathLike) -> dict[str, Any]:
+    """The index of DIR/<model>: every version with its digest and source."""
+    folder = Path(folder)
+    if not (folder / INDEX).is_file():
+        raise InputError(
+            f"{folder}: no {INDEX} here; expected a model folder inside a store (DIR/<model>)"
+        )
+    return read_index(folder)
