@@ -605,12 +605,15 @@ def test_cli_inspect_export_validate(tmp_path, cli):
     assert exporter.load(out).info.extra["exported_from"]["kind"] == "onnx"
 
 
-@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
-def test_exports_of_onnx_tensors_round_trip(tmp_path, suffix):
+@pytest.mark.parametrize("fmt", ["npz", "safetensors", "json", "csv"])
+def test_exports_of_onnx_tensors_round_trip(tmp_path, fmt):
     proto, expected, _ = om.encodings()
+    if fmt in ("json", "csv"):  # a (0, 3) tensor does not survive these yet (reported)
+        del expected["empty"]
+        del proto.graph.initializer[-1]
     ws = weightset_from_onnx(proto, file="m.onnx")
-    out = tmp_path / f"x{suffix}"
-    exporter.export(ws, out)
+    out = tmp_path / f"x.{fmt}"
+    exporter.export(ws, out, format=fmt)
     back = exporter.load(out).arrays()
     assert list(back) == list(expected)
     for name, array in expected.items():
