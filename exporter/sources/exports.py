@@ -132,6 +132,8 @@ def _values(values: Any, entry: dict[str, Any], where: str) -> np.ndarray:
         nested = np.array(values, dtype=object)
     except ValueError:
         raise InputError(f"{where}: tensor {entry['name']!r} values are ragged") from None
+    if nested.size == 0 and 0 in entry["shape"] and nested.shape == (0,):
+        nested = np.empty(tuple(entry["shape"]), dtype=object)  # JSON writes [] for (0, 3)
     if tuple(nested.shape) != tuple(entry["shape"]):
         raise InputError(
             f"{where}: tensor {entry['name']!r} has shape {list(nested.shape)}, "
