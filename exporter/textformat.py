@@ -78,7 +78,8 @@ def _format_finite(values: np.ndarray) -> np.ndarray:
     if dtype in (np.float16, np.float32, np.float64):
         strings = values.astype(str)
     else:  # bfloat16, float8: widen and find the shortest %g that reads back
-        strings = np.char.mod("%.17g", values.astype(np.float64))
+        # wide enough for any %g form (%.2g of 100.0 is '1e+02', longer than %.17g's '100')
+        strings = np.char.mod("%.17g", values.astype(np.float64)).astype("U32")
         wide = values.astype(np.float64)
         todo = np.arange(values.size)
         for digits in range(1, 18):
@@ -88,6 +89,9 @@ def _format_finite(values: np.ndarray) -> np.ndarray:
             ok = _bits(_parse_float_strings(trial, dtype)) == _bits(values[todo])
             strings[todo[ok]] = trial[ok]
             todo = todo[~ok]
+        # '%g' writes integers bare ('-0', '3'); JSON would read them as ints and lose -0.0
+        bare = (np.char.find(strings, ".") < 0) & (np.char.find(strings, "e") < 0)
+        strings[bare] = np.char.add(strings[bare], ".0")
     bad = _bits(_parse_float_strings(strings, dtype)) != _bits(values)
     if bad.any():  # never seen; %.17g of the widened value is always exact
         strings = strings.astype(object)
@@ -199,9 +203,14 @@ def csv_rows(block: np.ndarray) -> bytes:
     if width == 0:
         return b"\n" * rows
     if _fast_ok(block):
-        text = _fast_json(block)
-        if text is not None:
-            return text[2:-2].replace(b"],[", b"\n") + b"\n"
+        if width == 1:  # a column: one flat list, commas become newlines
+            text = _fast_json(block.reshape(-1))
+            if text is not None:
+                return text[1:-1].replace(b",", b"\n") + b"\n"
+        else:
+            text = _fast_json(block)
+            if text is not None:
+                return text[2:-2].replace(b"],[", b"\n") + b"\n"
     strings = _slow_strings(block.reshape(-1), CSV_TOKENS)
     lines = [",".join(strings[i : i + width]) for i in range(0, len(strings), width)]
     return ("\n".join(lines) + "\n").encode()

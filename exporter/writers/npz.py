@@ -1,7 +1,7 @@
 """NPZ: one .npy member per tensor keyed by canonical name, plus a manifest.json member.
 
-Loads with plain numpy.load(path). Tensors are read and written one at a time; numpy writes a
-member through a 16 MiB buffer, so memory is one tensor plus that buffer. Members are stored (not deflated) with fixed zip metadata, so
+Loads with plain numpy.load(path). Tensors are read and written one at a time, each member
+straight from the array's memory in 16 MiB slices (no copy), so memory is one tensor. Members are stored (not deflated) with fixed zip metadata, so
 the same weights give the same bytes. dtypes numpy has no .npy code for (bfloat16, float8) are
 stored as unsigned integers of the same width; the manifest holds the real dtype.
 """
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from .. import manifest as mf
 from ..dtypes import as_little_endian, dtype_name
-from ..weightset import WeightSet, sha256_of
+from ..weightset import HASH_CHUNK, WeightSet, sha256_of
 from . import WRITERS, WriteOptions, Writer
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -38,6 +39,18 @@ def storage_array(array: np.ndarray) -> np.ndarray:
     return array.view(storage) if storage is not None else array
 
 
+def write_npy(handle: BinaryIO, array: np.ndarray) -> None:
+    """The bytes numpy.lib.format.write_array writes, without its 16 MiB copy per slice."""
+    header = np.lib.format.header_data_from_array_1_0(array)
+    try:
+        np.lib.format.write_array_header_1_0(handle, header)
+    except ValueError:  # a header over 64 KiB (a very long shape) needs format 2.0
+        np.lib.format.write_array_header_2_0(handle, header)
+    flat = array.reshape(-1).view(np.uint8) if array.size else np.empty(0, np.uint8)
+    for start in range(0, flat.size, HASH_CHUNK):
+        handle.write(memoryview(flat[start : start + HASH_CHUNK]))
+
+
 def write_npz(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
     entries = []
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
@@ -46,7 +59,7 @@ def write_npz(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
             member = f"{tensor.name}.npy"
             big = array.nbytes > (1 << 31) - (1 << 20)
             with archive.open(zip_info(member), "w", force_zip64=big) as handle:
-                np.lib.format.write_array(handle, array, allow_pickle=False)
+                write_npy(handle, array)
             entries.append(mf.TensorEntry(tensor, sha256_of(array), member))
             del array  # before the next tensor is read: one tensor in memory at a time
             if options.progress:
