@@ -1,0 +1,290 @@
+"""convert and verify: load the source model, convert it (or read an ONNX made elsewhere), check
+it against onnxruntime and say which source weights the ONNX graph holds unchanged."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..errors import CheckFailed, InputError, UnsupportedError, UsageError, require
+from ..outputs import atomic_file, check_destination
+from ..sources import HDF5_MAGIC, ZIP_MAGIC, check_input_path, probe
+from .base import ConvertOptions, SourceModel, converter
+from .check import OnnxRunner, OutputCheck, compare, user_inputs
+from .weights import match_weights
+
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
+REPORT_FORMAT = "exporter.conversion-report"
+REPORT_VERSION = "1.0.0"
+REPORT_SCHEMA = "conversion-report-1.schema.json"
+LIBRARIES = {
+    "keras": ("tensorflow", "keras", "tf2onnx"),
+    "sklearn": ("scikit-learn", "skl2onnx"),
+}
+
+
+@dataclass
+class ConversionReport:
+    """What a conversion or verification found; `ok` is False when any check failed."""
+
+    document: dict[str, Any]
+    checks: list[OutputCheck] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.document["ok"])
+
+    def to_json(self) -> dict[str, Any]:
+        return self.document
+
+    def lines(self) -> list[str]:
+        """One ✓/✗ line per output, for people."""
+        return [check.line() for check in self.checks]
+
+    def raise_for_failure(self) -> None:
+        """Raise CheckFailed naming the outputs that did not match."""
+        if not self.ok:
+            failed = [c.name for c in self.checks if not c.ok]
+            onnx = self.document["onnx"]["file"]
+            raise CheckFailed(f"{onnx}: outputs differ from the source model: {', '.join(failed)}")
+
+    def write(self, path: str | os.PathLike, force: bool = False) -> None:
+        """Write the report as JSON (schema-checked), atomically."""
+        from ..schemas import check
+
+        check(self.document, REPORT_SCHEMA, "conversion report")
+        with atomic_file(path, force=force) as tmp:
+            tmp.write_text(json.dumps(self.document, indent=2, ensure_ascii=False) + "\n")
+
+
+def load_source(source: Any, trust: bool = False) -> SourceModel:
+    """A Keras model (.keras, .h5, SavedModel folder) or scikit-learn estimator (.skops, pickle
+    with trust), from a path or an in-memory object."""
+    if not isinstance(source, (str, os.PathLike)):
+        return _object_source(source)
+    path = check_input_path(source)
+    from ..sources.keras_api import file_sha256
+
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file():
+            raise InputError(
+                f"{path}: a folder, but not a TensorFlow SavedModel (no saved_model.pb)"
+            )
+        from .keras_onnx import load_savedmodel
+
+        model = load_savedmodel(path, trust)
+        return SourceModel("keras", model, "keras-savedmodel", path.name, None)
+    found = probe(path)
+    sha = file_sha256(path)
+    if "schema.json" in found.members or not found.head.startswith((ZIP_MAGIC, HDF5_MAGIC)):
+        from ..sources.sklearn_files import load_estimator
+
+        pickle_like = _looks_like_pickle(found.head) or path.suffix.lower() in PICKLE_SUFFIXES
+        if not found.members and not pickle_like:
+            raise InputError(
+                f"{path}: not a model exporter converts (Keras .keras/.h5/SavedModel, "
+                "scikit-learn .skops or pickle)"
+            )
+        estimator = load_estimator(path, trust)
+        kind = "sklearn-skops" if found.members else "sklearn-pickle"
+        source_model = _object_source(estimator)
+        return SourceModel("sklearn", source_model.model, kind, path.name, sha)
+    from ..sources.keras_api import load_keras_model
+
+    kind = "keras-v3" if found.head.startswith(ZIP_MAGIC) else "keras-h5"
+    return SourceModel("keras", load_keras_model(path), kind, path.name, sha)
+
+
+def _looks_like_pickle(head: bytes) -> bool:
+    return head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5
+
+
+def _object_source(obj: Any) -> SourceModel:
+    module = type(obj).__module__.split(".")[0]
+    if module in ("keras", "tf_keras", "tensorflow"):
+        return SourceModel("keras", obj, "keras-object")
+    if module == "sklearn" or hasattr(obj, "get_params"):
+        return SourceModel("sklearn", obj, "sklearn-object")
+    raise UnsupportedError(
+        f"cannot convert a {type(obj).__module__}.{type(obj).__name__}: exporter converts Keras "
+        "models and scikit-learn estimators"
+    )
+
+
+def convert(
+    source: Any,
+    out: str | os.PathLike,
+    options: ConvertOptions | None = None,
+    *,
+    force: bool = False,
+) -> ConversionReport:
+    """Convert source to ONNX at out (written even when the check fails) and check it."""
+    options = options or ConvertOptions()
+    out = Path(out)
+    check_destination(out, force)  # before the (slow) conversion
+    if out.suffix.lower() != ".onnx":
+        raise UsageError(f"{out}: the output of convert is an .onnx file")
+    model = load_source(source, options.trust)
+    conv = converter(model.framework)
+    proto, notes = conv.to_onnx(model, options)
+    onnx = require("onnx", "convert")
+    with atomic_file(out, force=force) as tmp:
+        try:
+            onnx.save(proto, str(tmp))
+        except ValueError as exc:  # over protobuf's 2 GiB
+            raise UnsupportedError(f"{out}: cannot write the ONNX model ({exc})") from None
+    return _check(model, out, proto, options, notes + model.notes, "convert")
+
+
+def verify(
+    source: Any, onnx_path: str | os.PathLike, options: ConvertOptions | None = None
+) -> ConversionReport:
+    """Check an ONNX model made elsewhere against its source model."""
+    options = options or ConvertOptions()
+    path = check_input_path(onnx_path)
+    onnx = require("onnx", "convert")
+    try:
+        proto = onnx.load(str(path))
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+    model = load_source(source, options.trust)
+    return _check(model, path, proto, options, list(model.notes), "verify")
+
+
+def _check(
+    model: SourceModel,
+    path: Path,
+    proto: Any,
+    options: ConvertOptions,
+    notes: list[str],
+    command: str,
+) -> ConversionReport:
+    conv = converter(model.framework)
+    checks: list[OutputCheck] = []
+    validation: dict[str, Any] = {"performed": options.validate}
+    if options.validate:
+        checks, validation = _validate(model, path, options, notes)
+    weights = match_weights(conv.weights(model), proto)
+    ok = all(check.ok for check in checks)
+    document = {
+        "format": REPORT_FORMAT,
+        "format_version": REPORT_VERSION,
+        "command": command,
+        "ok": ok,
+        "producer": {"name": "exporter", "version": __version__, "libraries": _versions(model)},
+        "source": _source_json(model),
+        "onnx": _onnx_json(path, proto, conv.library if command == "convert" else None),
+        "validation": validation,
+        "weights": weights,
+        "notes": notes,
+    }
+    return ConversionReport(document, checks)
+
+
+def _validate(
+    model: SourceModel, path: Path, options: ConvertOptions, notes: list[str]
+) -> tuple[list[OutputCheck], dict[str, Any]]:
+    conv = converter(model.framework)
+    runner = OnnxRunner(path)
+    double = any(spec.dtype == np.float64 for spec in runner.inputs)
+    atol, rtol = options.tolerances(double)
+    if options.inputs:
+        inputs = user_inputs(options.inputs, runner.inputs)
+        origin = {"origin": "file", "file": Path(options.inputs).name}
+    else:
+        rng = np.random.default_rng(options.seed)
+        inputs = conv.sample_inputs(model, runner.inputs, rng, options.samples)
+        origin = {"origin": "seeded", "seed": options.seed, "samples": options.samples}
+    expected = conv.run(model, inputs, options)
+    actual = runner.run(inputs)
+    labels = conv.label_outputs(model, options)
+    checks, more = compare(expected, actual, labels, atol, rtol, options.max_label_mismatch)
+    notes.extend(more)
+    validation = {
+        "performed": True,
+        "ok": all(c.ok for c in checks),
+        "inputs": {**origin, "arrays": [_array_json(k, v) for k, v in inputs.items()]},
+        "atol": atol,
+        "rtol": rtol,
+        "max_label_mismatch": options.max_label_mismatch,
+        "outputs": [_finite(c.to_json()) for c in checks],
+    }
+    return checks, validation
+
+
+def _array_json(name: str, array: np.ndarray) -> dict[str, Any]:
+    return {"name": name, "dtype": array.dtype.name, "shape": list(array.shape)}
+
+
+def _finite(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no Infinity/NaN: such errors are recorded as null (the problem says why)."""
+    for key in ("max_abs_error", "max_rel_error"):
+        if row[key] is not None and not np.isfinite(row[key]):
+            row[key] = None
+    return row
+
+
+def _source_json(model: SourceModel) -> dict[str, Any]:
+    obj = model.model
+    return {
+        "kind": model.kind,
+        "framework": model.framework,
+        "model_class": f"{type(obj).__module__}.{type(obj).__qualname__}",
+        "model_name": getattr(obj, "name", None) if model.framework == "keras" else None,
+        "file": model.file,
+        "sha256": model.sha256,
+    }
+
+
+def _onnx_json(path: Path, proto: Any, converter_library: str | None) -> dict[str, Any]:
+    from onnx import helper
+
+    from ..sources.keras_api import file_sha256
+
+    initializers = {t.name for t in proto.graph.initializer}
+
+    def value_info(value: Any) -> dict[str, Any]:
+        kind = value.type.WhichOneof("value")
+        row: dict[str, Any] = {"name": value.name, "dtype": None, "shape": None}
+        if kind == "tensor_type":
+            tensor = value.type.tensor_type
+            row["dtype"] = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.elem_type)).name
+            if tensor.HasField("shape"):
+                row["shape"] = [
+                    d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim
+                ]
+        else:
+            row["dtype"] = kind
+        return row
+
+    return {
+        "file": path.name,
+        "sha256": file_sha256(path),
+        "converter": converter_library,
+        "producer": f"{proto.producer_name} {proto.producer_version}".strip() or None,
+        "opsets": {(o.domain or "ai.onnx"): o.version for o in proto.opset_import},
+        "inputs": [value_info(v) for v in proto.graph.input if v.name not in initializers],
+        "outputs": [value_info(v) for v in proto.graph.output],
+    }
+
+
+def _versions(model: SourceModel) -> dict[str, str]:
+    from importlib import metadata
+
+    found = {}
+    for name in (*LIBRARIES[model.framework], "onnx", "onnxruntime"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            alt = {"tensorflow": "tensorflow-cpu"}.get(name)
+            if alt:
+                with contextlib.suppress(metadata.PackageNotFoundError):
+                    found[name] = metadata.version(alt)
+    return found

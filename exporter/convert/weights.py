@@ -1,0 +1,110 @@
+"""Which source weights appear unchanged in an ONNX graph.
+
+ONNX parameters are read locally (this does not need a full ONNX reader): `graph.initializer`,
+`Constant` node values, and the number lists / tensors held as node attributes (where skl2onnx
+puts most scikit-learn parameters), named `<node name or op_type>/<attribute>`. Subgraphs are
+not searched. A source tensor is found when some ONNX parameter holds the same values:
+- "exact": same values, same dtype (shapes may differ by size-1 dimensions);
+- "cast": same values after casting to the ONNX dtype (float64 -> float32 counts as found);
+- "transposed": the same after permuting axes (Conv kernels HWIO -> OIHW);
+- "flattened": a 1-D ONNX list with the source's values in C or transposed order.
+Anything else is "not found": folded (BatchNorm into Conv), rewritten or recomputed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from ..weightset import WeightSet
+
+NUMBER_ATTRS = {"FLOATS": "floats", "INTS": "ints"}
+MAX_PERMUTED_RANK = 5
+
+
+def onnx_parameters(model: Any) -> dict[str, np.ndarray]:
+    """Every parameter of the main graph: initializers, Constant values, numeric node attributes."""
+    from onnx import AttributeProto, numpy_helper
+
+    found: dict[str, np.ndarray] = {}
+    graph = model.graph
+    for tensor in graph.initializer:
+        found[tensor.name] = numpy_helper.to_array(tensor)
+    for index, node in enumerate(graph.node):
+        label = node.name or f"{node.op_type}_{index}"
+        for attr in node.attribute:
+            if attr.type == AttributeProto.TENSOR:
+                key = node.output[0] if node.op_type == "Constant" else f"{label}/{attr.name}"
+                found[key] = numpy_helper.to_array(attr.t)
+            elif attr.type == AttributeProto.FLOATS and attr.floats:
+                found[f"{label}/{attr.name}"] = np.asarray(attr.floats, dtype=np.float32)
+            elif attr.type == AttributeProto.INTS and attr.ints:
+                found[f"{label}/{attr.name}"] = np.asarray(attr.ints, dtype=np.int64)
+    return found
+
+
+def _fingerprint(array: np.ndarray) -> tuple[Any, ...] | None:
+    """Invariant under permutation, flattening and float64 -> float32 rounding."""
+    if array.dtype.kind not in "biuf" or array.size == 0:
+        return None
+    if array.dtype.kind == "f":
+        values = array.astype(np.float32)
+        if np.isnan(values).all():
+            return (array.size, "nan")
+        return (array.size, float(np.nanmin(values)), float(np.nanmax(values)))
+    return (array.size, int(array.min()), int(array.max()))
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> str | None:
+    if a.dtype == b.dtype:
+        return "exact" if np.array_equal(a, b, equal_nan=a.dtype.kind == "f") else None
+    kinds = {a.dtype.kind, b.dtype.kind}
+    if (kinds <= {"f"} or kinds <= {"i", "u", "b"}) and np.array_equal(
+        a.astype(b.dtype), b, equal_nan=b.dtype.kind == "f"
+    ):
+        return "cast"
+    return None
+
+
+def _match(source: np.ndarray, candidate: np.ndarray) -> str | None:
+    a = source.reshape([d for d in source.shape if d != 1])
+    b = candidate.reshape([d for d in candidate.shape if d != 1])
+    if a.shape == b.shape:
+        how = _same(a, b)
+        if how:
+            return how
+    if sorted(a.shape) == sorted(b.shape) and 1 < a.ndim <= MAX_PERMUTED_RANK:
+        for axes in itertools.permutations(range(a.ndim)):
+            shape = tuple(a.shape[i] for i in axes)
+            if shape == b.shape and axes != tuple(range(a.ndim)) and _same(a.transpose(axes), b):
+                return "transposed"
+    flat = b.ndim == 1 and a.ndim > 1
+    if flat and (_same(a.reshape(-1), b) or (a.ndim == 2 and _same(a.T.reshape(-1), b))):
+        return "flattened"
+    return None
+
+
+def match_weights(ws: WeightSet, model: Any) -> dict[str, Any]:
+    """Per source tensor: the ONNX parameter holding its values and how, or None."""
+    params = onnx_parameters(model)
+    index: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+    for name, array in params.items():
+        key = _fingerprint(array)
+        if key is not None:
+            index[key].append(name)
+    rows, found = [], 0
+    for tensor in ws:
+        array = tensor.read()
+        row = {"name": tensor.name, "shape": list(tensor.shape), "dtype": tensor.dtype_name}
+        row["onnx"], row["match"] = None, None
+        for candidate in index.get(_fingerprint(array) or (), []):
+            how = _match(array, params[candidate])
+            if how:
+                row["onnx"], row["match"] = candidate, how
+                found += 1
+                break
+        rows.append(row)
+    return {"found": found, "total": len(rows), "onnx_parameters": len(params), "tensors": rows}
