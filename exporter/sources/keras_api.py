@@ -88,10 +88,12 @@ def weightset_from_model(
         sha256=sha256,
     )
     names = canonical_names(model)
+    # The effective flag: tf-keras keeps variable.trainable True inside a frozen layer.
+    trainable = {id(v) for v in model.trainable_weights}
     ws = WeightSet(info=info)
     for index, variable in enumerate(model.weights):
         name = names.get(id(variable)) or f"var{index}"
-        ws.add(_tensor(name, variable))
+        ws.add(_tensor(name, variable, trainable=id(variable) in trainable))
     if include_optimizer and getattr(model, "optimizer", None) is not None:
         for variable in model.optimizer.variables:
             path = getattr(variable, "path", None) or variable.name
