@@ -115,7 +115,9 @@ def sklearn_models() -> dict:
         "mlp_classifier": (
             make_pipeline(
                 MinMaxScaler(),
-                neural_network.MLPClassifier(hidden_layer_sizes=(8,), max_iter=100, random_state=SEED),
+                neural_network.MLPClassifier(
+                    hidden_layer_sizes=(8,), max_iter=100, random_state=SEED
+                ),
             ),
             "c",
         ),
