@@ -1,0 +1,457 @@
+"""exporter benchmarks against the plain-library baselines (`make bench`).
+
+Every measured command runs as the only child of a small wrapper process, which reports wall time
+and the child's peak RSS (resource.RUSAGE_CHILDREN ru_maxrss), so imports count and the benchmark
+process's own memory does not. Each row is the median of --runs runs (>= 3) and a ratio against
+the baseline measured in the same invocation. Models are built here (no downloads).
+
+    .venv/bin/python bench/run.py                    # everything (~15 min on 2 cores)
+    .venv/bin/python bench/run.py --quick            # smaller sizes, for a smoke run
+    .venv/bin/python bench/run.py --only json,csv    # parts: resnet big json csv coldstart convert
+
+The table is printed and written to bench/results.md with a description of the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+ENV.pop("SOURCE_DATE_EPOCH", None)
+EXPORTER = [PY, "-m", "exporter", "-q"]
+PARTS = ("resnet", "big", "json", "csv", "coldstart", "convert")
+
+WRAPPER = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+if done.returncode:
+    sys.stderr.write(done.stderr.decode(errors="replace")[-2000:])
+    sys.exit(done.returncode)
+out = done.stdout.decode().strip().splitlines()
+print(seconds, peak, out[-1] if out else "")
+"""
+
+
+class Failed(Exception):
+    pass
+
+
+def measure(command: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MB, last stdout line) of command run in a wrapper process."""
+    done = subprocess.run(
+        [PY, "-c", WRAPPER, *map(str, command)], capture_output=True, text=True, env=ENV
+    )
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise Failed(last[:200])
+    seconds, peak, *rest = done.stdout.split(maxsplit=2)
+    return float(seconds), float(peak), rest[0].strip() if rest else ""
+
+
+def medians(command: list[str], runs: int) -> dict[str, float]:
+    """Median wall time, peak MB and (if the command prints one) its own timing over runs."""
+    rows = [measure(command) for _ in range(runs)]
+    result = {
+        "time": statistics.median(r[0] for r in rows),
+        "peak": statistics.median(r[1] for r in rows),
+    }
+    inner = [float(r[2]) for r in rows if re.fullmatch(r"[0-9.eE+-]+", r[2] or "x")]
+    if inner:
+        result["inner"] = statistics.median(inner)
+    return result
+
+
+def run_python(code: str, *args) -> None:
+    subprocess.run([PY, "-c", code, *map(str, args)], check=True, env=ENV)
+
+
+# ---------------------------------------------------------------- model builders
+
+KERAS_MODELS = """
+import sys, keras
+width, layers, resnet, small, big = int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:6]
+keras.utils.set_random_seed(0)
+if resnet != "-":
+    keras.applications.ResNet50(weights=None).save(resnet)
+tiny = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), keras.layers.Dense(2)])
+tiny.save(small)
+if big != "-":
+    model = keras.Sequential(
+        [keras.Input((width,))] + [keras.layers.Dense(width) for _ in range(layers)]
+    )
+    model.save(big)
+"""
+
+ONNX_MODEL = """
+import sys, numpy as np, onnx
+from onnx import TensorProto, helper
+width, layers, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+data_name = path.rsplit("/", 1)[-1] + ".data"
+rng = np.random.default_rng(0)
+inits, nodes, offset, name = [], [], 0, "x"
+with open(path + ".data", "wb") as data:
+    for i in range(layers):
+        for suffix, shape in (("kernel", (width, width)), ("bias", (width,))):
+            array = rng.standard_normal(shape, dtype=np.float32)
+            data.write(array.tobytes())
+            tensor = TensorProto(name=f"dense_{i}/{suffix}", data_type=TensorProto.FLOAT)
+            tensor.dims.extend(shape)
+            for key, value in (("location", data_name), ("offset", offset), ("length", array.nbytes)):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, str(value)
+            tensor.data_location = TensorProto.EXTERNAL
+            offset += array.nbytes
+            inits.append(tensor)
+            del array
+        nodes.append(helper.make_node("MatMul", [name, f"dense_{i}/kernel"], [f"m{i}"]))
+        nodes.append(helper.make_node("Add", [f"m{i}", f"dense_{i}/bias"], [f"y{i}"]))
+        name = f"y{i}"
+graph = helper.make_graph(
+    nodes, "big", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, width])],
+    [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, width])], initializer=inits,
+)
+onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+"""
+
+KERAS_BASELINE = """
+import sys, time, numpy as np, keras
+model = keras.models.load_model(sys.argv[1], compile=False)
+np.savez(sys.argv[2], *model.get_weights())
+"""
+
+H5_FLOOR = """
+import sys, h5py, numpy as np
+arrays = {}
+with h5py.File(sys.argv[1], "r") as f:
+    f["model_weights"].visititems(
+        lambda name, obj: arrays.__setitem__(name.replace("/", "_"), obj[()])
+        if isinstance(obj, h5py.Dataset) else None
+    )
+np.savez(sys.argv[2], **arrays)
+"""
+
+TEXT_WRITERS = """
+import json, sys, time, numpy as np
+kind, source, out = sys.argv[1:4]
+array = np.load(source)
+if kind.startswith("exporter"):
+    import exporter
+    import exporter.writers
+    exporter.writers.writers()  # imports done before the clock starts, as for the others
+elif kind == "pyarrow":
+    import pyarrow as pa, pyarrow.csv as pc
+start = time.perf_counter()
+if kind == "exporter-json" or kind == "exporter-csv":
+    ws = exporter.WeightSet([exporter.Tensor.from_array("values", array)])
+    exporter.export(ws, out, format=kind.split("-")[1], force=True)
+elif kind == "json.dumps":
+    with open(out, "w") as f:
+        f.write(json.dumps(array.tolist()))
+elif kind == "np.savetxt":
+    np.savetxt(out, array)
+elif kind == "pyarrow":
+    pc.write_csv(pa.table({"values": array}), out)
+print(time.perf_counter() - start)
+"""
+
+
+# ---------------------------------------------------------------- parts
+
+
+class Bench:
+    def __init__(self, work: Path, runs: int, quick: bool):
+        self.work, self.runs, self.quick = work, runs, quick
+        self.rows: list[dict] = []
+        self.notes: list[str] = []
+
+    def row(self, name, ours, base, base_name, ratio, target, met, peak="", note=""):
+        line = dict(
+            name=name, ours=ours, base=base, base_name=base_name, ratio=ratio,
+            target=target, met=met, peak=peak, note=note,
+        )  # fmt: skip
+        self.rows.append(line)
+        print(" | ".join(str(v) for v in line.values()), file=sys.stderr, flush=True)
+
+    def path(self, name: str) -> Path:
+        return self.work / name
+
+    def keras_models(self, resnet: bool, big: bool) -> None:
+        wanted = [self.path("small.h5")]
+        wanted += [self.path("resnet50.h5")] if resnet else []
+        wanted += [self.path("big.h5")] if big else []
+        if all(p.exists() for p in wanted):
+            return
+        resnet = resnet and not self.path("resnet50.h5").exists()
+        big = big and not self.path("big.h5").exists()
+        width, layers = (2048, 4) if self.quick else (8192, 4)
+        print(f"building Keras models ({width}x{width} x {layers} Dense) ...", file=sys.stderr)
+        run_python(
+            KERAS_MODELS, width, layers,
+            self.path("resnet50.h5") if resnet else "-", self.path("small.h5"),
+            self.path("big.h5") if big else "-",
+        )  # fmt: skip
+
+    def onnx_model(self) -> Path:
+        path = self.path("big.onnx")
+        if not path.exists():
+            width, layers = (2048, 4) if self.quick else (8192, 4)
+            run_python(ONNX_MODEL, width, layers, path)
+        return path
+
+    def exporter_export(self, source: Path, out: Path) -> list[str]:
+        return [*EXPORTER, "export", source, "-o", out, "--force"]
+
+    def resnet(self) -> None:
+        self.keras_models(resnet=True, big=False)
+        h5, out = self.path("resnet50.h5"), self.path("out.npz")
+        try:
+            ours = medians(self.exporter_export(h5, out), self.runs)
+        except Failed as exc:
+            self.row("ResNet50 .h5 -> NPZ", "failed", "", "", "", "", "no", note=str(exc))
+            return
+        keras = medians([PY, "-c", KERAS_BASELINE, h5, self.path("k.npz")], self.runs)
+        floor = medians([PY, "-c", H5_FLOOR, h5, self.path("f.npz")], self.runs)
+        speedup = keras["time"] / ours["time"]
+        self.row(
+            "ResNet50 .h5 -> NPZ", f"{ours['time']:.2f} s", f"{keras['time']:.2f} s",
+            "load_model+get_weights+savez", f"{speedup:.1f}x faster", ">= 5x faster",
+            yes(speedup >= 5), f"{ours['peak']:.0f} vs {keras['peak']:.0f} MB",
+        )  # fmt: skip
+        ratio = ours["time"] / floor["time"]
+        self.row(
+            "ResNet50 .h5 -> NPZ", f"{ours['time']:.2f} s", f"{floor['time']:.2f} s",
+            "h5py every dataset + savez", f"{ratio:.2f}x the time", "<= 1.5x", yes(ratio <= 1.5),
+            f"{ours['peak']:.0f} vs {floor['peak']:.0f} MB",
+        )  # fmt: skip
+
+    def big(self) -> None:
+        self.keras_models(resnet=False, big=True)
+        sources = {".h5": [self.path("big.h5")]}
+        onnx_path = self.onnx_model()
+        sources[".onnx (external data)"] = [onnx_path, Path(str(onnx_path) + ".data")]
+        width = 2048 if self.quick else 8192
+        largest_mb = width * width * 4 / (1 << 20)
+        copies = self.work / "copies"
+        copies.mkdir(exist_ok=True)
+        for label, files in sources.items():
+            size_mb = sum(f.stat().st_size for f in files) / (1 << 20)
+            copy = medians(["cp", *files, copies], self.runs)
+            for fmt in ("npz", "safetensors"):
+                out = self.path(f"big-out.{fmt}")
+                name = f"{size_mb:.0f} MB {label} -> {fmt}"
+                try:
+                    ours = medians(self.exporter_export(files[0], out), self.runs)
+                except Failed as exc:
+                    self.row(name, "failed", "", "", "", "", "no", note=str(exc))
+                    continue
+                ratio = ours["time"] / copy["time"]
+                bound = largest_mb + 300
+                self.row(
+                    name, f"{ours['time']:.2f} s", f"{copy['time']:.2f} s", "cp of the same bytes",
+                    f"{ratio:.2f}x the time", "<= 3x", yes(ratio <= 3),
+                    f"{ours['peak']:.0f} MB (bound {bound:.0f} = largest {largest_mb:.0f} + 300)",
+                    "" if ours["peak"] <= bound else "peak over bound",
+                )  # fmt: skip
+                out.unlink(missing_ok=True)
+
+    def text(self, fmt: str) -> None:
+        values = 1_000_000 if self.quick else 10_000_000
+        source = self.path("values.npy")
+        if not source.exists():
+            run_python(
+                "import sys, numpy as np; np.save(sys.argv[1], np.random.default_rng(0)"
+                ".standard_normal(int(sys.argv[2]), dtype=np.float32))",
+                source, values,
+            )  # fmt: skip
+        mb = values * 4 / 1e6
+        out = self.path(f"text-out.{fmt}") if fmt == "json" else self.path("text-out-csv")
+        ours = medians([PY, "-c", TEXT_WRITERS, f"exporter-{fmt}", source, out], self.runs)
+        ours_rate = mb / ours["inner"]
+        shutil.rmtree(out, ignore_errors=True) if out.is_dir() else out.unlink(missing_ok=True)
+        baselines = ["json.dumps"] if fmt == "json" else ["np.savetxt", "pyarrow"]
+        for base in baselines:
+            if base == "pyarrow" and not has("pyarrow"):
+                self.notes.append("pyarrow is not installed: CSV vs pyarrow skipped "
+                                  "(pip install 'exporter[bench]').")  # fmt: skip
+                continue
+            other = medians([PY, "-c", TEXT_WRITERS, base, source, self.path("b.txt")], self.runs)
+            rate = mb / other["inner"]
+            speedup = ours_rate / rate
+            target = "not slower" if base == "pyarrow" else ">= 10x faster"
+            met = speedup >= (0.95 if base == "pyarrow" else 10)
+            self.row(
+                f"{values / 1e6:.0f}M float32 -> {fmt.upper()}", f"{ours_rate:.0f} MB/s",
+                f"{rate:.0f} MB/s", base, f"{speedup:.1f}x faster", target, yes(met),
+                f"{ours['peak']:.0f} vs {other['peak']:.0f} MB",
+            )  # fmt: skip
+
+    def coldstart(self) -> None:
+        self.keras_models(resnet=False, big=False)
+        small_onnx = self.path("small.onnx")
+        if not small_onnx.exists():
+            run_python(ONNX_MODEL, 16, 2, small_onnx)
+        base = medians([PY, "-c", "import onnx, h5py"], max(self.runs, 5))
+        for label, source in (("ONNX", small_onnx), (".h5", self.path("small.h5"))):
+            name = f"cold start: exporter inspect {label}"
+            try:
+                ours = medians([*EXPORTER, "inspect", source], max(self.runs, 5))
+            except Failed as exc:
+                self.row(name, "failed", "", "", "", "", "no", note=str(exc))
+                continue
+            ratio = ours["time"] / base["time"]
+            imported = heavy_imports([*EXPORTER, "inspect", str(source)])
+            self.row(
+                name, f"{ours['time']:.2f} s", f"{base['time']:.2f} s",
+                'python -c "import onnx, h5py"', f"{ratio:.2f}x the time", "<= 1.5x",
+                yes(ratio <= 1.5), f"{ours['peak']:.0f} vs {base['peak']:.0f} MB",
+                "imports TensorFlow!" if "tensorflow" in imported else "",
+            )  # fmt: skip
+            self.notes.append(f"{name}: slowest imports (cumulative ms) {imported}")
+
+    def convert(self) -> None:
+        script = HERE / "convert_resnet50.py"
+        if not script.exists():
+            self.notes.append(
+                "exporter convert vs tf2onnx skipped: bench/convert_resnet50.py absent"
+            )
+            return
+        done = subprocess.run(
+            [PY, script, "--runs", str(self.runs)], capture_output=True, text=True, env=ENV
+        )
+        lines = {
+            line.split()[0] + " " + line.split()[1]: line.split()[2:]
+            for line in done.stdout.splitlines()
+            if line.startswith(("exporter convert", "tf2onnx direct"))
+        }
+        if done.returncode or len(lines) != 2:
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
+            self.row("ResNet50 convert", "failed", "", "", "", "", "no", note=tail)
+            return
+        ours, base = lines["exporter convert"], lines["tf2onnx direct"]
+        ratio = float(ours[1])
+        self.row(
+            "ResNet50 -> ONNX (convert + check)", f"{float(ours[0]):.1f} s",
+            f"{float(base[0]):.1f} s", "tf2onnx.convert.from_function + save",
+            f"{ratio:.2f}x the time", "<= 1.2x (convert_resnet50.py)", yes(ratio <= 1.2),
+            f"{float(ours[2]):.0f} vs {float(base[2]):.0f} MB",
+        )  # fmt: skip
+
+
+def heavy_imports(command: list[str]) -> str:
+    """The five slowest top-level imports of command (python -X importtime)."""
+    done = subprocess.run(
+        [command[0], "-X", "importtime", *command[1:]], capture_output=True, text=True, env=ENV
+    )
+    top: list[tuple[int, str]] = []
+    for line in done.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            name = parts[2].rstrip()
+            if not name.startswith("  "):  # top-level package imports only
+                top.append((int(parts[1]), name.strip()))
+    top.sort(reverse=True)
+    return ", ".join(f"{n} {us // 1000}" for us, n in top[:6])
+
+
+def yes(ok: bool) -> str:
+    return "yes" if ok else "no"
+
+
+def has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+# ---------------------------------------------------------------- report
+
+
+def machine() -> list[str]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        ram = int(f.readline().split()[1]) / (1 << 20)
+    free = shutil.disk_usage(tempfile.gettempdir()).free / (1 << 30)
+    versions = []
+    for package in ("numpy", "h5py", "onnx", "orjson", "safetensors", "pyarrow", "keras",
+                    "tensorflow-cpu", "tf2onnx", "exporter"):  # fmt: skip
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions.append(f"{package} {metadata.version(package)}")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return [
+        f"- CPU: {cpu}, {os.cpu_count()} cores; RAM {ram:.1f} GiB; "
+        f"disk free in {tempfile.gettempdir()}: {free:.0f} GiB",
+        f"- Python {platform.python_version()} on {platform.platform()}",
+        f"- {', '.join(versions)}",
+        f"- load average at start: {load} (the machine may be shared; rerun for clean numbers)",
+    ]
+
+
+def report(bench: Bench, args, seconds: float) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"`bench/run.py {' '.join(sys.argv[1:])}` — {time.strftime('%Y-%m-%d %H:%M')}, "
+        f"{bench.runs} runs per row (medians), {seconds / 60:.1f} min in all.",
+        "",
+        *machine(),
+        "",
+        "| benchmark | exporter | baseline | baseline is | ratio | target | met | peak RSS | note |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in bench.rows:
+        lines.append(
+            f"| {r['name']} | {r['ours']} | {r['base']} | {r['base_name']} | {r['ratio']} | "
+            f"{r['target']} | {r['met']} | {r['peak']} | {r['note']} |"
+        )
+    if bench.notes:
+        lines += ["", *[f"- {n}" for n in bench.notes]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per row (>= 3 for medians)")
+    parser.add_argument("--quick", action="store_true", help="smaller models and arrays")
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma list of {PARTS}")
+    parser.add_argument("--results", default=str(HERE / "results.md"))
+    args = parser.parse_args()
+    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="exporter-bench-") as folder:
+        bench = Bench(Path(folder), max(args.runs, 1), args.quick)
+        for part in PARTS:
+            if part in parts:
+                print(f"== {part}", file=sys.stderr, flush=True)
+                bench.text(part) if part in ("json", "csv") else getattr(bench, part)()
+    text = report(bench, args, time.perf_counter() - start)
+    print(text)
+    Path(args.results).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
