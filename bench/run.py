@@ -176,8 +176,8 @@ print(time.perf_counter() - start)
 
 
 class Bench:
-    def __init__(self, work: Path, runs: int, quick: bool):
-        self.work, self.runs, self.quick = work, runs, quick
+    def __init__(self, work: Path, runs: int, quick: bool, parts: list[str]):
+        self.work, self.runs, self.quick, self.parts = work, runs, quick, parts
         self.rows: list[dict] = []
         self.notes: list[str] = []
 
@@ -198,8 +198,9 @@ class Bench:
         wanted += [self.path("big.h5")] if big else []
         if all(p.exists() for p in wanted):
             return
-        resnet = resnet and not self.path("resnet50.h5").exists()
-        big = big and not self.path("big.h5").exists()
+        # one TensorFlow start for every Keras model this invocation needs
+        resnet = "resnet" in self.parts and not self.path("resnet50.h5").exists()
+        big = "big" in self.parts and not self.path("big.h5").exists()
         width, layers = (2048, 4) if self.quick else (8192, 4)
         print(f"building Keras models ({width}x{width} x {layers} Dense) ...", file=sys.stderr)
         run_python(
@@ -443,7 +444,7 @@ def main() -> None:
         parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="exporter-bench-") as folder:
-        bench = Bench(Path(folder), max(args.runs, 1), args.quick)
+        bench = Bench(Path(folder), max(args.runs, 1), args.quick, parts)
         for part in PARTS:
             if part in parts:
                 print(f"== {part}", file=sys.stderr, flush=True)

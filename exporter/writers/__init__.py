@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import UsageError
 from ..outputs import atomic_dir, atomic_file
 from ..registry import Registry
-from ..weightset import WeightSet
+from ..weightset import WeightSet, sha256_of
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,28 @@ class Writer:
     is_dir: bool
     write: Callable[[WeightSet, Path, WriteOptions], dict[str, Any]]
     description: str = ""
+
+
+PARALLEL_HASH_BYTES = 1 << 20  # smaller tensors are hashed inline (a thread costs more)
+
+
+def write_and_hash(array: np.ndarray, write: Callable[[np.ndarray], None]) -> str:
+    """Call write(array) while the sha256 of array is computed in a second thread; return it.
+
+    hashlib releases the GIL on large buffers, and so do file writes and zlib.crc32, so on two
+    cores hashing a big tensor costs almost no extra wall time.
+    """
+    if array.nbytes < PARALLEL_HASH_BYTES:
+        write(array)
+        return sha256_of(array)
+    result: list[str] = []
+    worker = threading.Thread(target=lambda: result.append(sha256_of(array)), daemon=True)
+    worker.start()
+    try:
+        write(array)
+    finally:
+        worker.join()
+    return result[0]
 
 
 WRITERS: Registry[Writer] = Registry("export format")

@@ -23,7 +23,7 @@ from ..dtypes import as_little_endian
 from ..errors import UsageError
 from ..textformat import CHUNK_VALUES, csv_rows, csv_values
 from ..weightset import WeightSet, sha256_of
-from . import WRITERS, WriteOptions, Writer
+from . import WRITERS, WriteOptions, Writer, write_and_hash
 
 _SAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._ -")
 LONG_TABLE = "weights.csv"
@@ -79,9 +79,8 @@ def _write_wide(ws: WeightSet, folder: Path, options: WriteOptions) -> list:
         target.parent.mkdir(parents=True, exist_ok=True)
         array = as_little_endian(tensor.read())
         with open(target, "wb") as out:
-            for piece in wide_pieces(array):
-                out.write(piece)
-        entries.append(mf.TensorEntry(tensor, sha256_of(array), location))
+            digest = write_and_hash(array, lambda a, o=out: o.writelines(wide_pieces(a)))
+        entries.append(mf.TensorEntry(tensor, digest, location))
         del array
         if options.progress:
             options.progress(tensor.name)

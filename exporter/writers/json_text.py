@@ -17,8 +17,8 @@ import numpy as np
 from .. import manifest as mf
 from ..dtypes import as_little_endian
 from ..textformat import CHUNK_VALUES, json_block
-from ..weightset import WeightSet, sha256_of
-from . import WRITERS, WriteOptions, Writer
+from ..weightset import WeightSet
+from . import WRITERS, WriteOptions, Writer, write_and_hash
 
 
 def json_pieces(array: np.ndarray, chunk: int = CHUNK_VALUES) -> Iterator[bytes]:
@@ -59,9 +59,8 @@ def write_json(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
             array = as_little_endian(tensor.read())
             out.write(b",\n  " if index else b"\n  ")
             out.write((json.dumps(tensor.name, ensure_ascii=False) + ": ").encode())
-            for piece in json_pieces(array):
-                out.write(piece)
-            entries.append(mf.TensorEntry(tensor, sha256_of(array), f"data/{tensor.name}"))
+            digest = write_and_hash(array, lambda a: out.writelines(json_pieces(a)))
+            entries.append(mf.TensorEntry(tensor, digest, f"data/{tensor.name}"))
             del array
             if options.progress:
                 options.progress(tensor.name)

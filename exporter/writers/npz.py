@@ -16,8 +16,8 @@ import numpy as np
 
 from .. import manifest as mf
 from ..dtypes import as_little_endian, dtype_name
-from ..weightset import HASH_CHUNK, WeightSet, sha256_of
-from . import WRITERS, WriteOptions, Writer
+from ..weightset import HASH_CHUNK, WeightSet
+from . import WRITERS, WriteOptions, Writer, write_and_hash
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _STORAGE = {"bfloat16": np.uint16, "float8_e4m3fn": np.uint8, "float8_e5m2": np.uint8}
@@ -59,8 +59,8 @@ def write_npz(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
             member = f"{tensor.name}.npy"
             big = array.nbytes > (1 << 31) - (1 << 20)
             with archive.open(zip_info(member), "w", force_zip64=big) as handle:
-                write_npy(handle, array)
-            entries.append(mf.TensorEntry(tensor, sha256_of(array), member))
+                digest = write_and_hash(array, lambda a, h=handle: write_npy(h, a))
+            entries.append(mf.TensorEntry(tensor, digest, member))
             del array  # before the next tensor is read: one tensor in memory at a time
             if options.progress:
                 options.progress(tensor.name)

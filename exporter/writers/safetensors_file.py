@@ -8,13 +8,12 @@ every tensor in our order with dtype, shape and data_offsets) padded with spaces
 The manifest in the header needs every tensor's sha256, which is only known once the tensor has
 been read. Rather than read every tensor twice (a first pass to hash, a second to write), the
 header is written with placeholder hashes of the same length (64 hex digits; JSON escaping does
-not touch them), the data follows, hashed while it is written, and the finished header is written
+not touch them), the data follows (hashed in a second thread while it is written), and the finished header is written
 over the placeholder. Each tensor is read once; memory is one tensor plus nothing per byte.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,7 +23,7 @@ import numpy as np
 from .. import manifest as mf
 from ..dtypes import as_little_endian, dtype_name
 from ..weightset import HASH_CHUNK, Tensor, WeightSet
-from . import WRITERS, WriteOptions, Writer
+from . import WRITERS, WriteOptions, Writer, write_and_hash
 
 METADATA_KEY = "exporter.manifest"
 DTYPE_CODES = {
@@ -53,15 +52,11 @@ def header_bytes(ws: WeightSet, manifest: dict[str, Any]) -> bytes:
     return len(text).to_bytes(8, "little") + text
 
 
-def write_tensor_data(out: BinaryIO, array: np.ndarray) -> str:
-    """Write array's C-order little-endian bytes to out in slices; return their sha256."""
+def write_tensor_data(out: BinaryIO, array: np.ndarray) -> None:
+    """Write array's C-order little-endian bytes to out in slices, without copying."""
     flat = array.reshape(-1).view(np.uint8) if array.size else np.empty(0, np.uint8)
-    digest = hashlib.sha256()
     for start in range(0, flat.size, HASH_CHUNK):
-        piece = memoryview(flat[start : start + HASH_CHUNK])
-        digest.update(piece)
-        out.write(piece)
-    return digest.hexdigest()
+        out.write(memoryview(flat[start : start + HASH_CHUNK]))
 
 
 def _entries(ws: WeightSet, hashes: list[str]) -> list[mf.TensorEntry]:
@@ -91,7 +86,7 @@ def write_safetensors(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
 
 def _write_one(out: BinaryIO, tensor: Tensor) -> str:
     array = as_little_endian(tensor.read())
-    return write_tensor_data(out, array)
+    return write_and_hash(array, lambda a: write_tensor_data(out, a))
 
 
 WRITERS.register(
