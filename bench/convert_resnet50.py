@@ -6,6 +6,8 @@ weights), peak memory is the child's maximum RSS. Medians over --runs runs.
 
 The baseline is the plain call a user would write: load the model, tf.function with an input
 signature, tf2onnx.convert.from_function(..., opset=17), save — with tf2onnx's default settings.
+"direct, no catch" is the same call with TF2ONNX_CATCH_ERRORS=FALSE (what exporter sets), shown to
+make exporter's own overhead (the onnxruntime check, the weights report) visible.
 
     .venv/bin/python bench/convert_resnet50.py [--runs 3]
 
@@ -74,6 +76,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", BUILD, str(model)], check=True)
         results: dict[str, list[tuple[float, float]]] = {
             "tf2onnx direct": [],
+            "direct, no catch": [],
             "exporter convert": [],
         }
         for run in range(args.runs):
@@ -81,6 +84,10 @@ def main() -> None:
             results["tf2onnx direct"].append(
                 run_child([sys.executable, "-c", DIRECT, str(model), str(direct)])
             )
+            results["direct, no catch"].append(
+                run_child(["env", "TF2ONNX_CATCH_ERRORS=FALSE", sys.executable, "-c", DIRECT,
+                           str(model), str(direct)])
+            )  # fmt: skip
             ours = work / f"exporter{run}.onnx"
             results["exporter convert"].append(
                 run_child([*EXPORTER, str(model), "-o", str(ours), "--samples", "2"])

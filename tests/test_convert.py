@@ -382,3 +382,17 @@ def test_cli_import_keeps_tensorflow_out():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_no_validate_report_and_json(sklearn_files, tmp_path):
+    report = tmp_path / "r.json"
+    result = run(
+        "convert", sklearn_files["ridge"], "-o", tmp_path / "r.onnx", "--no-validate",
+        "--report", report, "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    document = json.loads(report.read_text())
+    assert document["validation"] == {"performed": False}
+    assert schema_errors(document, SCHEMA) == []
+    result = run("convert", sklearn_files["ridge"], "-o", tmp_path / "r2.onnx", "--report", report)
+    assert result.exit_code == 2 and not (tmp_path / "r2.onnx").exists()  # report exists
