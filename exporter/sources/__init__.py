@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import struct
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, UsageError
+from ..errors import ExporterError, InputError, UsageError
 from ..registry import Registry
 from ..weightset import WeightSet
 
@@ -79,19 +81,16 @@ def readers() -> Registry[Reader]:
 
 def probe(path: Path) -> Probe:
     """Read what detection needs: the first bytes and, for zip files, the member names."""
-    import zipfile
-
     if path.is_dir():
         return Probe(path, b"", tuple(sorted(p.name for p in path.iterdir())))
     with open(path, "rb") as handle:
         head = handle.read(HEAD_BYTES)
     members: tuple[str, ...] = ()
     if head.startswith(ZIP_MAGIC):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                members = tuple(archive.namelist())
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
-            raise InputError(f"{path}: damaged zip archive ({exc})") from None
+        from ..archive import open_zip
+
+        with open_zip(path) as archive:  # bombs and unsafe names refused before any reader
+            members = tuple(archive.namelist())
     return Probe(path, head, members)
 
 
@@ -118,6 +117,12 @@ def detect(path: Path) -> Reader:
         raise InputError(
             f"{path}: a folder, but not a CSV export (no manifest.json) or a model exporter reads"
         )
+    if found.members:
+        shown = ", ".join(found.members[:4]) + (" ..." if len(found.members) > 4 else "")
+        raise InputError(
+            f"{path}: a zip archive ({shown}) that is not a .keras model (needs config.json and "
+            "model.weights.h5), an .npz (.npy members) or a skops file"
+        )
     known = ", ".join(readers().names())
     raise InputError(f"{path}: not a model or export exporter recognises (reads: {known})")
 
@@ -128,11 +133,62 @@ def read_path(source: str | os.PathLike, options: ReadOptions | None = None) -> 
     if options.via not in ("auto", "keras"):
         raise UsageError(f"unknown --via {options.via!r}; use auto or keras")
     path = check_input_path(source)
-    if options.via == "keras":
-        from .keras_api import read_via_keras
+    try:
+        if options.via == "keras":
+            from .keras_api import read_via_keras
 
-        return read_via_keras(path, options)
-    return detect(path).read(path, options)
+            audit_keras_file(path)
+            return read_via_keras(path, options)
+        return detect(path).read(path, options)
+    except ExporterError as exc:
+        raise _naming_file(exc, path) from None
+    except DAMAGE_ERRORS as exc:
+        raise InputError(
+            f"{path}: cannot read it, the file is damaged or not what it seems "
+            f"({type(exc).__name__}: {_one_line(exc)})"
+        ) from None
+
+
+def audit_keras_file(path: Path) -> None:
+    """The direct reader's refusals before Keras itself opens a file (--via keras, apply).
+
+    Keras 3 refuses external links and storage itself, but follows soft links and does not
+    bound zip members: the same checks as the direct reader keep the two ways alike.
+    """
+    found = probe(path)  # zip archives: sizes, ratios and member names
+    member = "model.weights.h5" if "model.weights.h5" in found.members else None
+    if not (member or found.head.startswith(HDF5_MAGIC)):
+        return
+    from .keras_h5 import H5Handle, audit
+
+    handle = H5Handle(path, member)
+    try:
+        audit(handle.file, handle.size, handle.where)
+    finally:
+        handle.close()
+
+
+# What the libraries underneath (h5py, zipfile, json, struct) raise on damaged input. A reader
+# should turn these into clear InputErrors itself; this is the safety net at the boundary.
+DAMAGE_ERRORS = (
+    OSError, KeyError, ValueError, EOFError, OverflowError, zipfile.BadZipFile, struct.error,
+)  # fmt: skip
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _naming_file(exc: ExporterError, path: Path) -> ExporterError:
+    """exc itself if its message names the file, else the same error with the path in front."""
+    message = str(exc)
+    if path.name in message:
+        return exc
+    try:
+        return type(exc)(f"{path}: {message}")
+    except TypeError:  # pragma: no cover - a subclass with another signature
+        return exc
 
 
 def read_object(obj: Any, options: ReadOptions | None = None) -> WeightSet:

@@ -20,7 +20,7 @@ from ..archive import open_zip
 from ..dtypes import dtype_from_name, dtype_name
 from ..errors import InputError, UnsafeInputError
 from ..textformat import parse_flat
-from ..weightset import ModelInfo, Tensor, WeightSet
+from ..weightset import ModelInfo, Tensor, WeightSet, sha256_of
 from . import READERS, Probe, Reader, ReadOptions
 
 # ---------------------------------------------------------------- NPZ
@@ -35,6 +35,8 @@ def _is_npz(probe: Probe) -> bool:
 
 
 def _npy_header(archive: zipfile.ZipFile, member: str, where: str) -> tuple[np.dtype, tuple]:
+    """dtype and shape from a member's .npy header, refused unless the member holds exactly
+    that many bytes (so a header declaring a huge shape is refused before anything is allocated)."""
     try:
         with archive.open(member) as handle:
             version = np.lib.format.read_magic(handle)
@@ -44,11 +46,20 @@ def _npy_header(archive: zipfile.ZipFile, member: str, where: str) -> tuple[np.d
                 else np.lib.format.read_array_header_2_0
             )
             shape, _fortran, dtype = read_header(handle)
-    except (ValueError, OSError, zipfile.BadZipFile, SyntaxError) as exc:
-        raise InputError(f"{where}: member {member!r} is not a valid .npy ({exc})") from None
+            header_size = handle.tell()
+    except (ValueError, OSError, zipfile.BadZipFile, SyntaxError, EOFError) as exc:
+        raise InputError(f"{where}: member {member!r} is damaged or not a .npy ({exc})") from None
     if dtype.hasobject:
         raise UnsafeInputError(f"{where}: member {member!r} holds Python objects (pickle); refused")
-    return dtype, tuple(shape)
+    shape = tuple(int(n) for n in shape)
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    stored = archive.getinfo(member).file_size - header_size
+    if declared != stored:
+        raise InputError(
+            f"{where}: member {member!r} declares {dtype}{list(shape)} ({declared:,} bytes) "
+            f"but holds {stored:,} bytes; the file is damaged or crafted"
+        )
+    return dtype, shape
 
 
 def _npy_loader(path: Path, member: str, dtype: np.dtype):
@@ -69,9 +80,14 @@ def read_npz(path: Path, options: ReadOptions) -> WeightSet:
     with open_zip(path) as archive:
         members = archive.namelist()
         if "manifest.json" in members:
-            text = archive.read("manifest.json")
-            manifest = mf.parse(text, f"{path}")
-            return _from_manifest(path, manifest, "npz", lambda e: _npz_tensor(path, archive, e))
+            info = archive.getinfo("manifest.json")
+            if info.file_size > MAX_MANIFEST_BYTES:
+                raise InputError(f"{path}: manifest.json is {info.file_size:,} bytes; refused")
+            manifest = mf.parse(archive.read("manifest.json"), f"{path}")
+            ws = _from_manifest(path, manifest, "npz", lambda e: _npz_tensor(path, archive, e))
+            listed = {e.get("location", f"{e['name']}.npy") for e in manifest["tensors"]}
+            _note_unlisted(ws, [m for m in members if m.endswith(".npy")], listed, "member")
+            return ws
         ws = WeightSet(info=ModelInfo(kind="npz", file=path.name, naming="canonical"))
         for member in members:
             if member.endswith(".npy"):
@@ -93,6 +109,18 @@ def _npz_tensor(path: Path, archive: zipfile.ZipFile, entry: dict[str, Any]) -> 
 
 
 # ---------------------------------------------------------------- common
+
+MAX_MANIFEST_BYTES = 256 << 20
+
+
+def _note_unlisted(ws: WeightSet, present: list[str], listed: set[str], what: str) -> None:
+    """Warn about data the manifest does not list (it is not read)."""
+    extra = sorted(set(present) - listed)
+    if extra:
+        shown = ", ".join(repr(x) for x in extra[:3]) + (" ..." if len(extra) > 3 else "")
+        ws.info.warnings.append(
+            f"{len(extra)} {what}(s) not listed in the manifest were ignored: {shown}"
+        )
 
 
 def _tensor(entry: dict[str, Any], loader) -> Tensor:
@@ -116,13 +144,62 @@ def _broken(entry: dict[str, Any], message: str) -> Tensor:
     return _tensor(entry, fail)
 
 
+def _hash_checked(loader, entry: dict[str, Any], warnings: list[str], where: str):
+    """loader, checked: the data must have the manifest's dtype and shape (else InputError
+    naming the file and tensor), and a sha256 that differs from the manifest's is noted in warnings.
+
+    A mismatch is a warning, not an error: an export edited by hand is still data (apply reads
+    one), and `validate` is the command that fails on it. inspect and export print the warning,
+    and an export made from it records it in its own manifest.
+    """
+
+    dtype, shape = dtype_from_name(entry["dtype"]), tuple(entry["shape"])
+
+    def load() -> np.ndarray:
+        array = np.asarray(loader())
+        if array.dtype != dtype or tuple(array.shape) != shape:
+            raise InputError(
+                f"{where}: tensor {entry['name']!r}: data is {dtype_name(array.dtype)}"
+                f"{list(array.shape)}, the manifest says {entry['dtype']}{list(shape)}"
+            )
+        if sha256_of(array) != entry["sha256"]:
+            note = (
+                f"tensor {entry['name']!r}: data does not match the manifest's sha256 "
+                "(edited or damaged; run exporter validate)"
+            )
+            if note not in warnings:
+                warnings.append(note)
+        return array
+
+    return load
+
+
 def _from_manifest(path: Path, manifest: dict, kind: str, make) -> WeightSet:
     info = mf.info_from_manifest(manifest, kind, path.name)
     info.extra["manifest"] = manifest
+    _check_totals(manifest, str(path))
     ws = WeightSet(info=info)
     for entry in manifest["tensors"]:
-        ws.add(make(entry))
+        tensor = make(entry)
+        if tensor.sha256 is not None:
+            tensor.source = _hash_checked(tensor.source, entry, info.warnings, str(path))
+        ws.add(tensor)
     return ws
+
+
+def _check_totals(manifest: dict, where: str) -> None:
+    """The manifest's totals must agree with its own tensor list."""
+    totals, entries = manifest.get("totals"), manifest["tensors"]
+    if not isinstance(totals, dict):
+        return
+    count = sum(int(np.prod(e["shape"], dtype=object)) for e in entries)
+    found = {"tensors": len(entries), "parameters": count}
+    for key, value in found.items():
+        if key in totals and totals[key] != value:
+            raise InputError(
+                f"{where}: manifest totals say {totals[key]} {key} but it lists {value}; "
+                "the manifest is damaged"
+            )
 
 
 def _values(values: Any, entry: dict[str, Any], where: str) -> np.ndarray:
@@ -304,7 +381,10 @@ def read_safetensors(path: Path, options: ReadOptions) -> WeightSet:
                 return _broken(entry, f"{path}: tensor {key!r} is missing")
             return _tensor(entry, loader(key))
 
-        return _from_manifest(path, manifest, "safetensors", make)
+        ws = _from_manifest(path, manifest, "safetensors", make)
+        listed = {e.get("location", e["name"]) for e in manifest["tensors"]}
+        _note_unlisted(ws, keys, listed, "tensor")
+        return ws
     ws = WeightSet(info=ModelInfo(kind="safetensors", file=path.name))
     ws.info.extra["metadata"] = metadata
     header = _safetensors_header(path)
