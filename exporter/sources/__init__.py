@@ -171,7 +171,8 @@ def audit_keras_file(path: Path) -> None:
 # What the libraries underneath (h5py, zipfile, json, struct) raise on damaged input. A reader
 # should turn these into clear InputErrors itself; this is the safety net at the boundary.
 DAMAGE_ERRORS = (
-    OSError, KeyError, ValueError, EOFError, OverflowError, zipfile.BadZipFile, struct.error,
+    OSError, KeyError, ValueError, EOFError, OverflowError, RuntimeError, zipfile.BadZipFile,
+    struct.error,
 )  # fmt: skip
 
 

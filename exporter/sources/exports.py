@@ -18,10 +18,10 @@ import numpy as np
 from .. import manifest as mf
 from ..archive import open_zip
 from ..dtypes import dtype_from_name, dtype_name
-from ..errors import InputError, UnsafeInputError
+from ..errors import ExporterError, InputError, UnsafeInputError
 from ..textformat import parse_flat
 from ..weightset import ModelInfo, Tensor, WeightSet, sha256_of
-from . import READERS, Probe, Reader, ReadOptions
+from . import DAMAGE_ERRORS, READERS, Probe, Reader, ReadOptions
 
 # ---------------------------------------------------------------- NPZ
 
@@ -156,7 +156,15 @@ def _hash_checked(loader, entry: dict[str, Any], warnings: list[str], where: str
     dtype, shape = dtype_from_name(entry["dtype"]), tuple(entry["shape"])
 
     def load() -> np.ndarray:
-        array = np.asarray(loader())
+        try:
+            array = np.asarray(loader())
+        except ExporterError:
+            raise
+        except (*DAMAGE_ERRORS, csv.Error) as exc:
+            raise InputError(
+                f"{where}: tensor {entry['name']!r} cannot be read, the data is damaged "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+            ) from None
         if array.dtype != dtype or tuple(array.shape) != shape:
             raise InputError(
                 f"{where}: tensor {entry['name']!r}: data is {dtype_name(array.dtype)}"
@@ -209,8 +217,9 @@ def _values(values: Any, entry: dict[str, Any], where: str) -> np.ndarray:
         nested = np.array(values, dtype=object)
     except ValueError:
         raise InputError(f"{where}: tensor {entry['name']!r} values are ragged") from None
-    if nested.size == 0 and 0 in entry["shape"] and nested.shape == (0,):
-        nested = np.empty(tuple(entry["shape"]), dtype=object)  # JSON writes [] for (0, 3)
+    shape = tuple(entry["shape"])
+    if nested.size == 0 and 0 in shape and nested.shape == shape[: nested.ndim]:
+        nested = np.empty(shape, dtype=object)  # JSON writes [] for (0, 3), [[]] for (1, 0, 2)
     if tuple(nested.shape) != tuple(entry["shape"]):
         raise InputError(
             f"{where}: tensor {entry['name']!r} has shape {list(nested.shape)}, "
