@@ -38,7 +38,6 @@ def _validator(name: str):
     )
     schema = load_schema(name)
     cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
     return cls(schema, registry=registry, format_checker=cls.FORMAT_CHECKER)
 
 
