@@ -100,10 +100,17 @@ class ModelInfo:
     model_name: str | None = None
     model_class: str | None = None
     file: str | None = None
-    sha256: str | None = None
+    sha256: str | Callable[[], str] | None = None  # or a FileDigest still being computed
     naming: str = "canonical"  # or "positional" when the source does not store names
     extra: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+    def __getattribute__(self, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        if name == "sha256" and callable(value):  # a FileDigest: wait for it once, keep the str
+            value = value()
+            object.__setattr__(self, "sha256", value)
+        return value
 
 
 class WeightSet:

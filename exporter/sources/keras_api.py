@@ -8,12 +8,12 @@ name. Order is `model.weights`; values are `variable.numpy()`, exactly what get_
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from .. import frameworks
 from ..errors import InputError, UnsafeInputError, UsageError
+from ..hashing import file_sha256
 from ..weightset import ModelInfo, Tensor, WeightSet
 
 
@@ -107,14 +107,6 @@ def _tensor(name: str, variable: Any, trainable: bool | None = None) -> Tensor:
         trainable = bool(getattr(variable, "trainable", True))
     origin = getattr(variable, "path", None) or getattr(variable, "name", None)
     return Tensor(name, array.dtype, tuple(array.shape), array, trainable=trainable, origin=origin)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_keras_model(path: Path, *, compile: bool = False) -> Any:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UsageError
+from ..hashing import FileDigest
 from ..weightset import ModelInfo, Tensor, WeightSet
 from . import HDF5_MAGIC, READERS, ZIP_MAGIC, Probe, Reader, ReadOptions
-from .keras_api import file_sha256
 from .keras_config import LayerNode, lambda_layers, layer_tree, parse_json
 from .keras_h5 import H5Handle, attr_text, audit, dataset_dtype, h5py
 from .keras_layout import (
@@ -140,7 +140,7 @@ def _info(path: Path, kind: str, config: dict | None, version: str | None) -> Mo
         model_name=inner.get("name"),
         model_class=(config or {}).get("class_name"),
         file=path.name,
-        sha256=file_sha256(path),
+        sha256=FileDigest(path),
     )
 
 
