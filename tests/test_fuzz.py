@@ -235,3 +235,36 @@ def test_mutated_files_give_a_result_or_an_exporter_error(kind, seeds):
                 read_everything(copy)
 
     check()
+
+
+# ---------------------------------------------------------------- what the long profile found
+
+
+def test_onnx_name_that_is_not_utf8_is_input_error(tmp_path):
+    """protobuf returns bytes for a string field that is not valid UTF-8 (found by fuzzing)."""
+    import onnx_models as om
+    from onnx import numpy_helper
+
+    tensor = numpy_helper.from_array(np.ones(3, np.float32), "WXYZ")
+    data = om.model(om.identity_graph([tensor])).SerializeToString()
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(data.replace(b"WXYZ", b"W\xffYZ"))
+    with pytest.raises(ExporterError, match="not valid UTF-8"):
+        read_everything(path)
+        exporter.load(path)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs fix in exporter/sources/keras_h5.py: audit() treats every non-group item as a "
+    "dataset, so a committed (named) datatype raises AttributeError",
+)
+def test_hdf5_named_datatype_is_input_error(tmp_path):
+    import h5py
+
+    path = hc.legacy_h5(tmp_path / "named_type.h5")
+    with h5py.File(path, "r+") as handle:
+        handle["model_weights/dense/a_type"] = np.dtype("<f4")
+    with pytest.raises(ExporterError):
+        read_everything(path)
+        exporter.load(path)

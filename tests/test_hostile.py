@@ -298,3 +298,17 @@ def test_errors_from_readers_name_the_file(tmp_path):
     with pytest.raises(ExporterError) as info:
         exporter.load(path)
     assert str(info.value).startswith(f"{path}: ")
+
+
+def test_a_multi_line_library_message_is_printed_on_one_line(tmp_path, cli, monkeypatch):
+    from exporter import api
+
+    def fail(*args, **kwargs):
+        raise InputError(f"{tmp_path}/m.h5: HDF5 says\n  line two\r\nline three")
+
+    monkeypatch.setattr(api, "inspect", fail)
+    result = cli("inspect", tmp_path)
+    assert result.exit_code == 3
+    assert result.stderr.strip().splitlines() == [
+        f"exporter: error: {tmp_path}/m.h5: HDF5 says line two line three"
+    ]

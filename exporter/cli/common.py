@@ -42,6 +42,11 @@ def emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+def one_line(message: str) -> str:
+    """message on one line: line breaks from libraries' messages become spaces."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
 def handle_errors(command: F) -> F:
     """Map ExporterError to its exit code with one line on stderr; --debug shows the traceback."""
 
@@ -54,7 +59,7 @@ def handle_errors(command: F) -> F:
         except ExporterError as exc:
             if State.debug:
                 traceback.print_exc()
-            err(f"exporter: error: {exc}")
+            err(f"exporter: error: {one_line(str(exc))}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err("exporter: interrupted; no output was changed")
@@ -63,7 +68,7 @@ def handle_errors(command: F) -> F:
             if State.debug:
                 traceback.print_exc()
             err(
-                f"exporter: internal error: {type(exc).__name__}: {exc} "
+                f"exporter: internal error: {type(exc).__name__}: {one_line(str(exc))} "
                 "(run with --debug for the traceback and please report it)"
             )
             raise typer.Exit(INTERNAL_ERROR) from None

@@ -480,10 +480,19 @@ def weightset_from_onnx(
     if not model.HasField("graph"):
         raise InputError(f"{file or 'model'}: not a valid ONNX model (it has no graph)")
     collector = _Collector(folder, file or "model")
-    collector.graph(model.graph, "", "")
-    collector.functions(model)
-    collector.training_info(model)
-    return WeightSet(collector.tensors, _info(model, collector, file, sha256))
+    try:
+        collector.graph(model.graph, "", "")
+        collector.functions(model)
+        collector.training_info(model)
+        info = _info(model, collector, file, sha256)
+    except TypeError as exc:
+        # protobuf hands back bytes, not str, for a string field that is not valid UTF-8
+        if "bytes" not in str(exc):
+            raise
+        raise InputError(
+            f"{file or 'model'}: a name or text field is not valid UTF-8; the model is damaged"
+        ) from None
+    return WeightSet(collector.tensors, info)
 
 
 def load_model_proto(path: Path):
