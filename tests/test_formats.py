@@ -36,6 +36,7 @@ def tricky_weightset() -> exporter.WeightSet:
         "mask": np.array([[True, False], [False, True]]),
         "scalar": np.float64(2.5),
         "empty": np.zeros((2, 0), np.float32),
+        "no rows": np.zeros((0, 3), np.float64),
         "cube": rng.normal(size=(2, 3, 2)),
         "odd name, with comma": np.array([1, 2], np.int32),
     }

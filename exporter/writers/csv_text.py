@@ -42,7 +42,7 @@ def wide_matrix(array: np.ndarray) -> np.ndarray:
         return array.reshape(1, 1)
     if array.ndim == 1:
         return array.reshape(-1, 1)
-    return array.reshape(array.shape[0], -1)
+    return array.reshape(array.shape[0], int(np.prod(array.shape[1:])))
 
 
 def wide_pieces(array: np.ndarray, chunk: int = CHUNK_VALUES) -> Iterator[bytes]:
