@@ -6,7 +6,6 @@ import datetime as _dt
 import json
 import os
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 import numpy as np
@@ -43,13 +42,6 @@ class TensorEntry:
         if t.origin is not None:
             entry["origin"] = t.origin
         return entry
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def created_at(explicit: str | None = None) -> str | None:

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from .. import api
-from ..apply import apply_weights
 from .common import Force, handle_errors, info
 
 
@@ -26,5 +25,7 @@ def apply(
 
     Every variable must get a weight of the same shape and dtype, and every weight a variable.
     """
+    from ..apply import apply_weights
+
     result = apply_weights(api.load(weights), model, out, force=force)
     info(f"wrote {out}: {result['assigned']} variables assigned from {weights}")

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from .. import api
-from .. import spec as spec_mod
 from .common import Force, Json, Trust, Via, emit_json, err, handle_errors, info
 
 
@@ -20,6 +19,8 @@ def check(
     via: Via = "auto",
 ) -> None:
     """Check SOURCE against a contract (names, shapes, dtypes). Exit 1 listing every violation."""
+    from .. import spec as spec_mod
+
     wanted = spec_mod.load_spec(spec)
     report = spec_mod.check(
         api.load(source, trust=trust, via=via), wanted, source=source, spec_name=spec
@@ -43,5 +44,7 @@ def spec(
     via: Via = "auto",
 ) -> None:
     """Write the spec (names, shapes, dtypes) of SOURCE: the contract for `exporter check`."""
+    from .. import spec as spec_mod
+
     written = spec_mod.write_spec(api.load(source, trust=trust, via=via), out, force=force)
     info(f"wrote {out}: {len(written['tensors'])} tensors")

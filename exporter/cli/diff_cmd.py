@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from .. import api
-from ..diff import diff as diff_weights
 from .common import Json, Trust, Via, emit_json, err, handle_errors
 
 
@@ -34,6 +33,8 @@ def diff(
     Reports tensors only in A or B, shape/dtype changes, and per tensor the max abs/rel
     difference. Equal means |a-b| <= atol + rtol*|b| everywhere (NaN equals NaN).
     """
+    from ..diff import diff as diff_weights
+
     report = diff_weights(api.load(a, trust=trust, via=via), api.load(b, trust=trust, via=via),
                           atol=atol, rtol=rtol, a_label=a, b_label=b)  # fmt: skip
     if json_out:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -190,6 +189,7 @@ def _run_all(plan, fmt, options, jobs: int) -> list[dict[str, Any]]:
     if jobs == 1:
         return [_worker(s, o, fmt, dict(options)) for s, o in plan]
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")  # never fork a process that may hold TensorFlow
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from ..store import versions as read_versions
 from .common import Json, emit_json, handle_errors
 
 
@@ -16,6 +15,8 @@ def versions(
     json_out: Json = False,
 ) -> None:
     """List the versions of a model in a store (see `exporter export --store`)."""
+    from ..store import versions as read_versions
+
     index = read_versions(folder)
     if json_out:
         emit_json(index)
