@@ -183,6 +183,7 @@ class H5Handle:
 
     def _open(self, path: Path, member: str | None, resources: list[Any]) -> Any:
         lib = h5py()
+        self.member_view: memoryview | None = None
         try:
             if member is None:
                 self.size = path.stat().st_size
@@ -194,11 +195,13 @@ class H5Handle:
                     "re-save the model with Keras"
                 )
             start, self.size = found
+            self.member_view = None
             with open(path, "rb") as handle:  # the map keeps its own descriptor
                 mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
             resources.append(mapped)
             view = memoryview(mapped)[start : start + self.size]
             resources.append(view)
+            self.member_view = view
             return lib.File(_StoredMember(view), "r")
         except OSError as exc:
             _close_all(resources)
@@ -213,9 +216,30 @@ class H5Handle:
         def load() -> np.ndarray:
             if not self._finalizer.alive:
                 raise InputError(f"{self.where}: file was closed before {dataset_path} was read")
-            return read_dataset(self.file[dataset_path], dtype)
+            dataset = self.file[dataset_path]
+            mapped = self._mapped(dataset, dtype)
+            return mapped if mapped is not None else read_dataset(dataset, dtype)
 
         return load
+
+    def _mapped(self, dataset: Any, dtype: np.dtype) -> np.ndarray | None:
+        """A zero-copy memory map of a contiguous, unfiltered dataset, else None.
+
+        Most Keras weights are stored this way: mapping them instead of copying through HDF5
+        lets the writers stream the bytes straight from the page cache.
+        """
+        if dataset.chunks is not None or dataset.compression or dataset.dtype.byteorder == ">":
+            return None
+        if dataset.dtype.itemsize != dtype.itemsize or dataset.size == 0:
+            return None
+        offset = dataset.id.get_offset()
+        nbytes = dataset.size * dtype.itemsize
+        if offset is None or offset + nbytes > self.size:
+            return None  # not allocated (fill value) or not where it claims: let HDF5 decide
+        shape = tuple(dataset.shape)
+        if self.member_view is not None:
+            return np.frombuffer(self.member_view, dtype, dataset.size, offset).reshape(shape)
+        return np.memmap(self.path, dtype=dtype, mode="r", offset=offset, shape=shape)
 
 
 def _close_all(resources: list[Any]) -> None:
