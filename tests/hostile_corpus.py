@@ -349,7 +349,6 @@ class Case:
     code: int
     message: str
     commands: tuple[str, ...] = ("inspect", "export")
-    xfail: str | None = None
 
 
 def _seed(kind: str, then: Callable[[Path], Path] | None = None):
@@ -746,10 +745,6 @@ def _safetensors_data_mismatch(folder: Path) -> Path:
 
 LONG = "x" * 5000
 LAMBDA_CONFIG = dense_config(extra_layers=[lambda_layer()])
-CONFIG_FIX = (
-    "needs fix in exporter/sources/keras_config.py + keras_files.py: the direct Keras reader "
-    "must refuse Lambda layers (unless --trust) and objects from foreign modules"
-)
 
 CORPUS: list[Case] = [
     # empty files, folders, wrong extensions
@@ -813,35 +808,30 @@ CORPUS: list[Case] = [
         _keras_with_config("os.keras", _foreign_module_config()),
         3,
         "module 'os'.*refused",
-        xfail=CONFIG_FIX,
     ),
     Case(
         "keras-registered-foreign",
         _keras_with_config("reg.keras", _registered_foreign()),
         3,
         "subprocess.*refused",
-        xfail=CONFIG_FIX,
     ),
     Case(
         "h5-foreign-module",
         _h5_with_config("os.h5", _foreign_module_config()),
         3,
         "module 'os'.*refused",
-        xfail=CONFIG_FIX,
     ),
     Case(
         "keras-lambda",
         _keras_with_config("lambda.keras", LAMBDA_CONFIG),
         3,
         "Lambda.*--trust",
-        xfail=CONFIG_FIX,
     ),
     Case(
         "h5-lambda",
         _h5_with_config("lambda.h5", LAMBDA_CONFIG),
         3,
         "Lambda.*--trust",
-        xfail=CONFIG_FIX,
     ),
     # pickle / skops
     Case("pickle-payload", _pickle_payload, 3, r"refused.*--trust"),

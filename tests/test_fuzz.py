@@ -43,7 +43,7 @@ def fuzz_settings(count: int):
         max_examples=count,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-        derandomize=True,  # the same examples every run (strict xfails stay meaningful)
+        derandomize=True,  # the same examples every run
     )
 
 
@@ -123,16 +123,10 @@ def weightsets(draw) -> WeightSet:
     return ws
 
 
-CSV_FIX = (
-    "needs fix in exporter/writers/csv_text.py: wide_matrix reshapes (0, ...) with -1, which "
-    "numpy refuses for a zero-size array"
-)
 FORMATS = [
     pytest.param("npz", "npz", "wide", id="npz"),
     pytest.param("json", "json", "wide", id="json"),
-    pytest.param(
-        "csv", "csv", "wide", id="csv", marks=pytest.mark.xfail(strict=True, reason=CSV_FIX)
-    ),
+    pytest.param("csv", "csv", "wide", id="csv"),
     pytest.param("csv-long", "csv", "long", id="csv-long"),
     pytest.param("safetensors", "safetensors", "wide", id="safetensors"),
 ]
@@ -254,11 +248,6 @@ def test_onnx_name_that_is_not_utf8_is_input_error(tmp_path):
         exporter.load(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs fix in exporter/sources/keras_h5.py: audit() treats every non-group item as a "
-    "dataset, so a committed (named) datatype raises AttributeError",
-)
 def test_hdf5_named_datatype_is_input_error(tmp_path):
     import h5py
 

@@ -300,7 +300,9 @@ def test_lambda_layer_is_read_not_run(tmp_path):
     )
     path = tmp_path / "lambda.keras"
     model.save(path)
-    ws = read_path(path)
+    with pytest.raises(UnsafeInputError, match=r"Lambda layer lambda.*--trust"):
+        read_path(path)
+    ws = read_path(path, ReadOptions(trust=True))
     assert ws.names() == ["dense/kernel", "dense/bias"]
     assert ws.info.extra["lambda_layers"] == ["lambda"]
     assert any("Lambda" in w for w in ws.info.warnings)

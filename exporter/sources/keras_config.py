@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, UnsafeInputError
 
 MODEL_CLASSES = ("Functional", "Sequential", "Model")
 
@@ -75,6 +76,68 @@ def lambda_layers(node: LayerNode) -> list[str]:
     for child in node.children:
         found.extend(lambda_layers(child))
     return found
+
+
+# ---- code and foreign objects in a config -------------------------------------------------
+
+# A serialized Keras object names the module its class comes from. Keras objects never come from
+# Python's standard library (os, subprocess, builtins, ...): a config naming one is crafted.
+FOREIGN_MODULES = frozenset(sys.stdlib_module_names) - {"__future__"}
+
+
+def _top(module: str) -> str:
+    return module.split(".")[0].strip()
+
+
+def config_hazards(config: Any) -> tuple[list[str], list[str]]:
+    """(code, foreign) found anywhere in a config: Lambda layers and `__lambda__` functions
+    (marshalled bytecode), and objects whose module or registered package is a stdlib module."""
+    code: list[str] = []
+    foreign: list[str] = []
+
+    def walk(item: Any) -> None:
+        if isinstance(item, list):
+            for value in item:
+                walk(value)
+            return
+        if not isinstance(item, dict):
+            return
+        cls = item.get("class_name")
+        inner = item.get("config")
+        if cls == "Lambda":
+            name = inner.get("name") if isinstance(inner, dict) else None
+            code.append(f"Lambda layer {name or '?'!s}")
+        elif cls == "__lambda__":
+            code.append("a __lambda__ function")
+        module = item.get("module")
+        if isinstance(module, str) and _top(module) in FOREIGN_MODULES:
+            foreign.append(f"module {module!r} ({cls})")
+        registered = item.get("registered_name")
+        if isinstance(registered, str) and ">" in registered:
+            package = registered.split(">")[0]
+            if _top(package) in FOREIGN_MODULES:
+                foreign.append(f"registered_name {registered!r}")
+        for value in item.values():
+            walk(value)
+
+    walk(config)
+    return sorted(set(code)), sorted(set(foreign))
+
+
+def audit_config(config: Any, where: str, trust: bool) -> list[str]:
+    """Refuse foreign objects always and code unless trust; returns the code found (trusted)."""
+    code, foreign = config_hazards(config)
+    if foreign:
+        raise UnsafeInputError(
+            f"{where}: model config names objects outside Keras ({', '.join(foreign[:3])}); "
+            "refused: Keras objects never come from these modules"
+        )
+    if code and not trust:
+        raise UnsafeInputError(
+            f"{where}: model config holds code ({', '.join(code[:3])}); refused. Its code is "
+            "never run here: pass --trust to read the weights anyway"
+        )
+    return code
 
 
 # ---- variable order per layer class -------------------------------------------------------

@@ -19,7 +19,7 @@ from ..errors import InputError, UsageError
 from ..hashing import FileDigest
 from ..weightset import ModelInfo, Tensor, WeightSet
 from . import HDF5_MAGIC, READERS, ZIP_MAGIC, Probe, Reader, ReadOptions
-from .keras_config import LayerNode, lambda_layers, layer_tree, parse_json
+from .keras_config import LayerNode, audit_config, lambda_layers, layer_tree, parse_json
 from .keras_h5 import H5Handle, attr_text, audit, dataset_dtype, h5py
 from .keras_layout import (
     Found,
@@ -77,8 +77,10 @@ def _zip_text(archive: zipfile.ZipFile, member: str, where: str) -> str:
 
 def _keras_zip_config(path: Path) -> tuple[dict[str, Any], str | None]:
     """(config.json, keras_version from metadata.json) of a .keras archive."""
+    from ..archive import open_zip
+
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path) as archive:
             config = parse_json(_zip_text(archive, "config.json", str(path)), f"{path}:config.json")
             version = None
             if "metadata.json" in archive.namelist():
@@ -131,7 +133,11 @@ def _is_legacy(version: str | None) -> bool:
 # ---- building the WeightSet ---------------------------------------------------------------
 
 
-def _info(path: Path, kind: str, config: dict | None, version: str | None) -> ModelInfo:
+def _info(
+    path: Path, kind: str, config: dict | None, version: str | None, trust: bool = False
+) -> ModelInfo:
+    if config is not None:
+        audit_config(config, str(path), trust)
     inner = (config or {}).get("config") or {}
     return ModelInfo(
         kind=kind,
@@ -191,7 +197,7 @@ def read_legacy_h5(path: Path, options: ReadOptions) -> WeightSet:
     found, warnings = legacy_found(root, tree, _is_legacy(version))
     if options.include_optimizer:
         found += legacy_optimizer(h5file)
-    info = _info(path, "keras-h5", config, version)
+    info = _info(path, "keras-h5", config, version, options.trust)
     info.warnings.extend(warnings)
     _note_config(info, tree)
     return _weightset(handle, found, info)
@@ -233,7 +239,7 @@ def read_weights_h5(path: Path, options: ReadOptions) -> WeightSet:
     """Layout D: a bare .weights.h5; names and order from --config, else positional."""
     config, version = load_config(options.config) if options.config else (None, None)
     handle = _open(path)
-    info = _info(path, "keras-weights-h5", config, version)
+    info = _info(path, "keras-weights-h5", config, version, options.trust)
     return _weightset(handle, _weights_found(handle, config, version, info, options), info)
 
 
@@ -241,7 +247,7 @@ def read_keras_zip(path: Path, options: ReadOptions) -> WeightSet:
     """Layout E: a .keras archive; config.json names the variables of model.weights.h5."""
     config, version = _keras_zip_config(path)
     handle = _open(path, "model.weights.h5")
-    info = _info(path, "keras-v3", config, version)
+    info = _info(path, "keras-v3", config, version, options.trust)
     return _weightset(handle, _weights_found(handle, config, version, info, options), info)
 
 

@@ -80,8 +80,13 @@ def audit(h5file: Any, file_size: int, where: str) -> None:
             item = group[key]
             if isinstance(item, lib.Group):
                 visit(item, path)
-            else:
+            elif isinstance(item, lib.Dataset):
                 _audit_dataset(item, path, file_size, where)
+            else:
+                raise InputError(
+                    f"{where}: {path} is an HDF5 {type(item).__name__}, not a group or dataset "
+                    "(Keras files hold only those); the file is damaged or crafted"
+                )
 
     visit(h5file, "")
 
