@@ -75,3 +75,16 @@ def test_mismatches_are_errors_not_skips(model_file, tmp_path, cli):
     assert not (tmp_path / "x.keras").exists()
     result = cli("apply", tmp_path / "bad.npz", model_file, "-o", tmp_path / "x.onnx")
     assert result.exit_code == 2
+
+
+def test_apply_checks_the_model_file_before_keras_opens_it(model_file, tmp_path, cli):
+    import h5py
+
+    exporter.export(model_file, tmp_path / "w.npz")
+    keras = frameworks.keras()
+    keras.models.load_model(model_file).save(tmp_path / "linked.h5")
+    with h5py.File(tmp_path / "linked.h5", "a") as f:
+        f["model_weights/sneaky"] = h5py.SoftLink("/model_weights/dense")
+    result = cli("apply", tmp_path / "w.npz", tmp_path / "linked.h5", "-o", tmp_path / "x.keras")
+    assert result.exit_code == 3 and "soft link" in result.stderr
+    assert not (tmp_path / "x.keras").exists()

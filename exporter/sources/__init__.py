@@ -137,7 +137,6 @@ def read_path(source: str | os.PathLike, options: ReadOptions | None = None) -> 
         if options.via == "keras":
             from .keras_api import read_via_keras
 
-            audit_keras_file(path)
             return read_via_keras(path, options)
         return detect(path).read(path, options)
     except ExporterError as exc:
@@ -150,7 +149,7 @@ def read_path(source: str | os.PathLike, options: ReadOptions | None = None) -> 
 
 
 def audit_keras_file(path: Path) -> None:
-    """The direct reader's refusals before Keras itself opens a file (--via keras, apply).
+    """The direct reader's refusals before Keras itself opens a file (--via keras, apply, convert).
 
     Keras 3 refuses external links and storage itself, but follows soft links and does not
     bound zip members: the same checks as the direct reader keep the two ways alike.

@@ -110,7 +110,12 @@ def _tensor(name: str, variable: Any, trainable: bool | None = None) -> Tensor:
 
 
 def load_keras_model(path: Path, *, compile: bool = False) -> Any:
-    """keras.models.load_model in safe mode, with errors turned into one-line InputErrors."""
+    """keras.models.load_model in safe mode, after the direct reader's checks (links, external
+    storage, zip bombs), with errors turned into one-line InputErrors."""
+    from . import audit_keras_file
+
+    if Path(path).is_file():  # a SavedModel folder has no HDF5/zip to check
+        audit_keras_file(Path(path))
     keras = frameworks.keras()
     try:
         return keras.models.load_model(path, safe_mode=True, compile=compile)
