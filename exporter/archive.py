@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import InputError, UnsafeInputError
 
@@ -47,3 +48,31 @@ def check_members(archive: zipfile.ZipFile, path: Path) -> None:
         total += info.file_size
     if total > MAX_RATIO * max(file_size, 1) and total > MIN_CHECKED:
         raise UnsafeInputError(f"{path}: archive would inflate to {total} bytes; refusing")
+
+
+def stored_range(handle: BinaryIO, info: zipfile.ZipInfo, file_size: int) -> tuple[int, int] | None:
+    """(offset, size) of a member's bytes in the open archive file when it is stored
+    uncompressed (so it can be memory-mapped), else None."""
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        return None
+    handle.seek(info.header_offset)
+    header = handle.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        raise InputError(f"damaged zip archive (bad local header of {info.filename})")
+    name_len = int.from_bytes(header[26:28], "little")
+    extra_len = int.from_bytes(header[28:30], "little")
+    start = info.header_offset + 30 + name_len + extra_len
+    if start + info.file_size > file_size:
+        raise InputError(f"damaged zip archive ({info.filename} runs past the end)")
+    return start, info.file_size
+
+
+def stored_member_range(path: Path, member: str) -> tuple[int, int] | None:
+    """(offset, size) of a zip member's bytes when it is stored uncompressed, else None."""
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member)
+    with open(path, "rb") as handle:
+        try:
+            return stored_range(handle, info, path.stat().st_size)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None

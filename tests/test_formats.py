@@ -30,6 +30,7 @@ def tricky_weightset() -> exporter.WeightSet:
         "nan": np.array([np.nan, 1.0], np.float64),
         "half": rng.normal(size=5).astype(np.float16),
         "brain": rng.normal(size=(2, 2)).astype(ml_dtypes.bfloat16),
+        "eight": np.array([0.5, -448.0, 0.0], ml_dtypes.float8_e4m3fn),
         "tiny": np.array([np.finfo(np.float32).smallest_subnormal, 1e-40], np.float32),
         "ints/i64": np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max]),
         "ints/u8": np.arange(6, dtype=np.uint8).reshape(2, 3),
@@ -118,7 +119,8 @@ def test_json_export_matches_its_schema(tmp_path):
 def test_safetensors_loads_with_the_safetensors_library(tmp_path):
     from safetensors.numpy import load_file
 
-    ws = tricky_weightset()
+    # safetensors.numpy 0.8 cannot build float8 arrays itself (exporter's reader can)
+    ws = exporter.WeightSet([t for t in tricky_weightset() if t.name != "eight"])
     exporter.export(ws, tmp_path / "w.safetensors")
     loaded = load_file(tmp_path / "w.safetensors")
     assert same_bits(loaded["dense/kernel"], ws["dense/kernel"].read())

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import manifest as mf
-from ..archive import open_zip
+from ..archive import open_zip, stored_range
 from ..dtypes import dtype_from_name, dtype_name
 from ..errors import ExporterError, InputError, UnsafeInputError
 from ..textformat import parse_flat
@@ -34,7 +34,9 @@ def _is_npz(probe: Probe) -> bool:
     return set(others) <= {"manifest.json"}
 
 
-def _npy_header(archive: zipfile.ZipFile, member: str, where: str) -> tuple[np.dtype, tuple]:
+def _npy_header(
+    archive: zipfile.ZipFile, member: str, where: str
+) -> tuple[np.dtype, tuple, bool, int]:
     """dtype and shape from a member's .npy header, refused unless the member holds exactly
     that many bytes (so a header declaring a huge shape is refused before anything is allocated)."""
     try:
@@ -45,7 +47,7 @@ def _npy_header(archive: zipfile.ZipFile, member: str, where: str) -> tuple[np.d
                 if version == (1, 0)
                 else np.lib.format.read_array_header_2_0
             )
-            shape, _fortran, dtype = read_header(handle)
+            shape, fortran, dtype = read_header(handle)
             header_size = handle.tell()
     except (ValueError, OSError, zipfile.BadZipFile, SyntaxError, EOFError) as exc:
         raise InputError(f"{where}: member {member!r} is damaged or not a .npy ({exc})") from None
@@ -59,7 +61,14 @@ def _npy_header(archive: zipfile.ZipFile, member: str, where: str) -> tuple[np.d
             f"{where}: member {member!r} declares {dtype}{list(shape)} ({declared:,} bytes) "
             f"but holds {stored:,} bytes; the file is damaged or crafted"
         )
-    return dtype, shape
+    return dtype, shape, bool(fortran), header_size
+
+
+def _native(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The stored array as dtype: exotic floats re-viewed from their uint storage, native order."""
+    if array.dtype != dtype and array.dtype.itemsize == dtype.itemsize and array.dtype.kind == "u":
+        array = array.view(dtype)
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 
 def _npy_loader(path: Path, member: str, dtype: np.dtype):
@@ -69,43 +78,69 @@ def _npy_loader(path: Path, member: str, dtype: np.dtype):
                 array = np.lib.format.read_array(handle, allow_pickle=False)
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
             raise InputError(f"{path}: member {member!r} cannot be read ({exc})") from None
-        if array.dtype != dtype and array.dtype.itemsize == dtype.itemsize:
-            array = array.view(dtype) if array.dtype.kind == "u" else array
-        return array.astype(array.dtype.newbyteorder("="), copy=False)
+        return _native(array, dtype)
 
     return load
 
 
+def _npy_mapper(path: Path, offset: int, stored: np.dtype, shape: tuple, fortran: bool, dtype):
+    """A loader that memory-maps a stored (uncompressed) member's data: nothing is copied
+    until the values are used, so exporting from an NPZ streams from the page cache."""
+
+    def load() -> np.ndarray:
+        if 0 in shape:
+            return np.zeros(shape, dtype)
+        array = np.memmap(path, dtype=stored, mode="r", offset=offset, shape=shape,
+                          order="F" if fortran else "C")  # fmt: skip
+        return _native(array, dtype)
+
+    return load
+
+
+def _npz_loader(path: Path, archive: zipfile.ZipFile, handle, member: str, dtype: np.dtype):
+    """The fastest safe loader for one member: a memory map when stored, else a copy."""
+    stored, shape, fortran, header_size = _npy_header(archive, member, str(path))
+    if stored.itemsize != dtype.itemsize:
+        return stored, shape, None
+    found = stored_range(handle, archive.getinfo(member), path.stat().st_size)
+    if found is None or not shape:
+        return stored, shape, _npy_loader(path, member, dtype)
+    return stored, shape, _npy_mapper(path, found[0] + header_size, stored, shape, fortran, dtype)
+
+
 def read_npz(path: Path, options: ReadOptions) -> WeightSet:
-    with open_zip(path) as archive:
+    with open_zip(path) as archive, open(path, "rb") as handle:
         members = archive.namelist()
         if "manifest.json" in members:
             info = archive.getinfo("manifest.json")
             if info.file_size > MAX_MANIFEST_BYTES:
                 raise InputError(f"{path}: manifest.json is {info.file_size:,} bytes; refused")
             manifest = mf.parse(archive.read("manifest.json"), f"{path}")
-            ws = _from_manifest(path, manifest, "npz", lambda e: _npz_tensor(path, archive, e))
+            ws = _from_manifest(
+                path, manifest, "npz", lambda e: _npz_tensor(path, archive, handle, e)
+            )
             listed = {e.get("location", f"{e['name']}.npy") for e in manifest["tensors"]}
             _note_unlisted(ws, [m for m in members if m.endswith(".npy")], listed, "member")
             return ws
         ws = WeightSet(info=ModelInfo(kind="npz", file=path.name, naming="canonical"))
         for member in members:
             if member.endswith(".npy"):
-                dtype, shape = _npy_header(archive, member, str(path))
-                ws.add(Tensor(member[:-4], dtype, shape, _npy_loader(path, member, dtype)))
+                dtype, shape, _fortran, _size = _npy_header(archive, member, str(path))
+                _, _, loader = _npz_loader(path, archive, handle, member, dtype)
+                ws.add(Tensor(member[:-4], dtype.newbyteorder("="), shape, loader))
         ws.info.warnings.append("plain .npz without a manifest: names are the archive's keys")
         return ws
 
 
-def _npz_tensor(path: Path, archive: zipfile.ZipFile, entry: dict[str, Any]) -> Tensor:
+def _npz_tensor(path: Path, archive: zipfile.ZipFile, handle, entry: dict[str, Any]) -> Tensor:
     member = entry.get("location", f"{entry['name']}.npy")
     dtype = dtype_from_name(entry["dtype"])
     if member not in archive.NameToInfo:
         return _broken(entry, f"{path}: member {member!r} is missing")
-    stored, _ = _npy_header(archive, member, str(path))
-    if stored.itemsize != dtype.itemsize:
+    stored, _shape, loader = _npz_loader(path, archive, handle, member, dtype)
+    if loader is None:
         return _broken(entry, f"{path}: member {member!r} is {stored}, manifest says {dtype}")
-    return _tensor(entry, _npy_loader(path, member, dtype))
+    return _tensor(entry, loader)
 
 
 # ---------------------------------------------------------------- common
@@ -367,19 +402,16 @@ def read_safetensors(path: Path, options: ReadOptions) -> WeightSet:
 
     from ..writers.safetensors_file import METADATA_KEY
 
-    try:
-        handle = safe_open(str(path), framework="numpy")
-        metadata = handle.metadata() or {}
-        keys = list(handle.keys())
+    try:  # the library validates the header: offsets in order, inside the file, no overlap
+        with safe_open(str(path), framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+            keys = list(handle.keys())
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(f"{path}: not a valid safetensors file ({exc})") from None
+    header, data_start = _safetensors_header(path)
 
     def loader(key: str):
-        def load() -> np.ndarray:
-            with safe_open(str(path), framework="numpy") as f:
-                return f.get_tensor(key)
-
-        return load
+        return _safetensors_loader(path, key, header[key], data_start)
 
     if METADATA_KEY in metadata:
         manifest = mf.parse(metadata[METADATA_KEY], str(path))
@@ -396,14 +428,34 @@ def read_safetensors(path: Path, options: ReadOptions) -> WeightSet:
         return ws
     ws = WeightSet(info=ModelInfo(kind="safetensors", file=path.name))
     ws.info.extra["metadata"] = metadata
-    header = _safetensors_header(path)
     for key in keys:  # safetensors lists keys sorted; the file keeps no other order
-        spec = header[key]
-        if spec.get("dtype") not in SAFETENSORS_DTYPES:
-            raise InputError(f"{path}: tensor {key!r} has unsupported dtype {spec.get('dtype')}")
-        dtype = dtype_from_name(SAFETENSORS_DTYPES[spec["dtype"]])
-        ws.add(Tensor(key, dtype, tuple(spec["shape"]), loader(key), origin=key))
+        dtype = _safetensors_dtype(path, key, header[key])
+        ws.add(Tensor(key, dtype, tuple(header[key]["shape"]), loader(key), origin=key))
     return ws
+
+
+def _safetensors_dtype(path: Path, key: str, spec: dict[str, Any]) -> np.dtype:
+    if spec.get("dtype") not in SAFETENSORS_DTYPES:
+        raise InputError(f"{path}: tensor {key!r} has unsupported dtype {spec.get('dtype')}")
+    return dtype_from_name(SAFETENSORS_DTYPES[spec["dtype"]])
+
+
+def _safetensors_loader(path: Path, key: str, spec: dict[str, Any], data_start: int):
+    """Memory-map one tensor's bytes (every dtype, float8 included; nothing copied)."""
+    dtype = _safetensors_dtype(path, key, spec)
+    shape = tuple(int(n) for n in spec["shape"])
+    begin, end = (int(n) for n in spec["data_offsets"])
+
+    def load() -> np.ndarray:
+        count = int(np.prod(shape, dtype=np.int64))
+        if end - begin != count * dtype.itemsize:
+            raise InputError(f"{path}: tensor {key!r} holds {end - begin} bytes, not {shape}")
+        if count == 0:
+            return np.zeros(shape, dtype)
+        flat = np.memmap(path, dtype=dtype, mode="r", offset=data_start + begin, shape=(count,))
+        return flat.reshape(shape)
+
+    return load
 
 
 SAFETENSORS_DTYPES = {
@@ -414,12 +466,13 @@ SAFETENSORS_DTYPES = {
 }  # fmt: skip
 
 
-def _safetensors_header(path: Path) -> dict[str, Any]:
+def _safetensors_header(path: Path) -> tuple[dict[str, Any], int]:
+    """The header's tensor entries and where the data starts (after safe_open checked it)."""
     with open(path, "rb") as handle:
         size = int.from_bytes(handle.read(8), "little")
         header = json.loads(handle.read(size))
     header.pop("__metadata__", None)
-    return header
+    return header, 8 + size
 
 
 READERS.register("npz", Reader("npz", _is_npz, read_npz, "NumPy .npz (exporter export or plain)"))

@@ -11,7 +11,6 @@ import io
 import mmap
 import os
 import weakref
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
+from ..archive import stored_member_range
 from ..errors import InputError, UnsafeInputError, require
 
 # Keras writes bfloat16 (and float8) as opaque bytes; .weights.h5 adds attr dtype='bfloat16'.
@@ -150,25 +150,6 @@ class _StoredMember(io.RawIOBase):
 
     def tell(self) -> int:
         return self._pos
-
-
-def stored_member_range(path: Path, member: str) -> tuple[int, int] | None:
-    """(offset, size) of a zip member's bytes when it is stored uncompressed, else None."""
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo(member)
-        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
-            return None
-    with open(path, "rb") as handle:
-        handle.seek(info.header_offset)
-        header = handle.read(30)
-        if len(header) != 30 or header[:4] != b"PK\x03\x04":
-            raise InputError(f"{path}: damaged zip archive (bad local header of {member})")
-        name_len = int.from_bytes(header[26:28], "little")
-        extra_len = int.from_bytes(header[28:30], "little")
-    start = info.header_offset + 30 + name_len + extra_len
-    if start + info.file_size > path.stat().st_size:
-        raise InputError(f"{path}: damaged zip archive ({member} runs past the end)")
-    return start, info.file_size
 
 
 class H5Handle:
