@@ -53,6 +53,29 @@ def export(
     return write(ws, out, format, force=force, options=options)
 
 
+STATS_CHUNK = 1 << 20
+
+
+def _moments(flat: np.ndarray) -> tuple[int, float, float, float, float, int]:
+    """(finite count, min, max, mean, M2, non-finite count) over slices of 1M values, merged
+    with Chan's formula, so statistics of a big tensor need no float64 copy of all of it."""
+    count, low, high, mean, m2, nonfinite = 0, np.inf, -np.inf, 0.0, 0.0, 0
+    for start in range(0, flat.size, STATS_CHUNK):
+        part = np.asarray(flat[start : start + STATS_CHUNK], dtype=np.float64)
+        finite = part[np.isfinite(part)]
+        nonfinite += part.size - finite.size
+        if not finite.size:
+            continue
+        n, part_mean = finite.size, float(finite.mean())
+        part_m2 = float(((finite - part_mean) ** 2).sum())
+        low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+        delta, total = part_mean - mean, count + n
+        mean += delta * n / total
+        m2 += part_m2 + delta * delta * count * n / total
+        count = total
+    return count, low, high, mean, m2, nonfinite
+
+
 def tensor_stats(tensor: Tensor, array: np.ndarray) -> dict[str, Any]:
     """name, shape, dtype, parameter count, trainable and min/max/mean/std of one tensor."""
     row: dict[str, Any] = {
@@ -62,17 +85,12 @@ def tensor_stats(tensor: Tensor, array: np.ndarray) -> dict[str, Any]:
         "parameters": tensor.size,
         "trainable": tensor.trainable,
     }
-    if array.size and array.dtype.kind != "V":
-        wide = array.astype(np.float64)
-        finite = wide[np.isfinite(wide)]
-        row["min"], row["max"] = (
-            (float(finite.min()), float(finite.max())) if finite.size else (None, None)
-        )
-        row["mean"] = float(finite.mean()) if finite.size else None
-        row["std"] = float(finite.std()) if finite.size else None
-        row["nonfinite"] = int(wide.size - finite.size)
+    count, low, high, mean, m2, nonfinite = _moments(array.reshape(-1))
+    if count:
+        row.update(min=low, max=high, mean=mean, std=float(np.sqrt(m2 / count)))
     else:
-        row.update(min=None, max=None, mean=None, std=None, nonfinite=0)
+        row.update(min=None, max=None, mean=None, std=None)
+    row["nonfinite"] = nonfinite
     return row
 
 
