@@ -458,12 +458,13 @@ def _safetensors_loader(path: Path, key: str, spec: dict[str, Any], data_start: 
     return load
 
 
-SAFETENSORS_DTYPES = {
-    "BOOL": "bool", "U8": "uint8", "I8": "int8", "U16": "uint16", "I16": "int16",
-    "U32": "uint32", "I32": "int32", "U64": "uint64", "I64": "int64", "F16": "float16",
-    "BF16": "bfloat16", "F32": "float32", "F64": "float64", "F8_E4M3": "float8_e4m3fn",
-    "F8_E5M2": "float8_e5m2",
-}  # fmt: skip
+def _safetensors_codes() -> dict[str, str]:
+    from ..writers.safetensors_file import DTYPE_CODES
+
+    return {code: name for name, code in DTYPE_CODES.items()}
+
+
+SAFETENSORS_DTYPES = _safetensors_codes()  # "F32" -> "float32", the writer's table inverted
 
 
 def _safetensors_header(path: Path) -> tuple[dict[str, Any], int]:
