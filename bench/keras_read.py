@@ -1,7 +1,9 @@
-"""Benchmark: `exporter export MODEL -o x.npz` on ResNet50 (.h5, .keras) against two baselines.
+"""Benchmark: `exporter export MODEL -o x.npz` on ResNet50 (.h5, .keras, .onnx) against baselines.
 
 - keras: keras.models.load_model + get_weights() + numpy.savez (what users do without exporter)
 - floor: h5py reading every dataset + numpy.savez (the least any reader can do)
+- for the ONNX file, both are the plain onnx way: onnx.load + numpy_helper.to_array of every
+  initializer + numpy.savez (there is no Keras to load it with)
 
 Every run is a fresh subprocess (imports included, as in a pipeline); wall time and the child's
 peak RSS are measured; the table shows medians over --runs runs and ratios to exporter.
@@ -48,6 +50,13 @@ with h5py.File(source, "r") as handle:
         lambda name, item: arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None
     )
 numpy.savez(out, **arrays)
+"""
+
+ONNX_PLAIN = """
+import sys, numpy, onnx
+from onnx import numpy_helper
+model = onnx.load(sys.argv[1])
+numpy.savez(sys.argv[2], **{t.name: numpy_helper.to_array(t) for t in model.graph.initializer})
 """
 
 EXPORTER = """
@@ -99,19 +108,30 @@ def main() -> None:
     h5, keras_file = folder / "resnet50.h5", folder / "resnet50.keras"
     if not (h5.exists() and keras_file.exists()):
         subprocess.run([sys.executable, "-c", MAKE, str(h5), str(keras_file)], env=ENV, check=True)
+    onnx_file = folder / "resnet50.onnx"
+    if not onnx_file.exists():
+        convert = [sys.executable, "-m", "exporter", "--quiet", "convert", str(keras_file),
+                   "-o", str(onnx_file), "--no-validate"]  # fmt: skip
+        subprocess.run(convert, env=ENV, check=True)
     rows = []
-    for model in (h5, keras_file):
+    for model in (h5, keras_file, onnx_file):
         out = folder / "out.npz"
         started = time.perf_counter()
         exp = measure(EXPORTER, model, out, args.runs)
-        base = measure(KERAS, model, out, args.runs)
-        floor = measure(FLOOR, model, out, args.runs)
+        if model.suffix == ".onnx":
+            base = floor = measure(ONNX_PLAIN, model, out, args.runs)
+        else:
+            base = measure(KERAS, model, out, args.runs)
+            floor = measure(FLOOR, model, out, args.runs)
         rows.append((model.name, exp, base, floor, time.perf_counter() - started))
     print(f"ResNet50 (weights=None), medians of {args.runs} fresh-process runs")
     header = f"{'file':<16}{'variant':<10}{'wall s':>8}{'peak MiB':>10}{'exporter':>22}"
     print(header)
     for name, exp, base, floor, _ in rows:
-        for label, (wall, peak) in (("exporter", exp), ("keras", base), ("floor", floor)):
+        variants = (("exporter", exp), ("keras", base), ("floor", floor))
+        if name.endswith(".onnx"):
+            variants = (("exporter", exp), ("floor", floor))  # onnx.load + to_array + savez
+        for label, (wall, peak) in variants:
             ratio = {
                 "exporter": "",
                 "keras": f"{wall / exp[0]:.1f}x faster",

@@ -121,3 +121,9 @@ class ProgressBar:
             if self.done >= self.total:
                 sys.stderr.write("\n")
             sys.stderr.flush()
+
+
+def phase(message: str) -> None:
+    """Say what slow step is running (stderr, only on a terminal and without --quiet)."""
+    if not State.quiet and sys.stderr.isatty():
+        print(f"{message} ...", file=sys.stderr, flush=True)

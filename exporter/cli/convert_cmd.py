@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import Force, Json, Trust, emit_json, err, handle_errors, info
+from .common import Force, Json, Trust, emit_json, err, handle_errors, info, phase
 
 Atol = Annotated[
     float | None,
@@ -106,6 +106,7 @@ def convert(
         trust=trust,
     )
     _check_report_path(report, force)
+    phase(f"converting {source} to ONNX and checking it with onnxruntime")
     result = run_convert(source, out, options, force=force)
     info(f"wrote {out}")
     _finish(result, report, force, json_out)
@@ -146,6 +147,7 @@ def verify(
         trust=trust,
     )
     _check_report_path(report, force)
+    phase(f"checking {model} against {source} with onnxruntime")
     _finish(run_verify(source, model, options), report, force, json_out)
 
 

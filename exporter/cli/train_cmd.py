@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
-from .common import Force, handle_errors, info
+from .common import Force, ProgressBar, handle_errors, info
 
 app = typer.Typer(help="Train an example model and save it.", no_args_is_help=True)
 
@@ -28,16 +27,16 @@ Dataset = Annotated[
 ]
 
 
-def _epoch_printer(epochs: int):
+def _epoch_bar(epochs: int):
+    """A Keras callback driving a progress bar over epochs (stderr, terminals only)."""
     from .. import frameworks
 
     keras = frameworks.keras()
+    bar = ProgressBar(epochs, "training")
 
     class Progress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            if sys.stderr.isatty() or epoch + 1 == epochs:
-                loss = (logs or {}).get("loss")
-                info(f"epoch {epoch + 1}/{epochs}  loss {loss:.6g}")
+            bar()
 
     return Progress()
 
@@ -76,9 +75,12 @@ def keras_command(
         seed=seed,
         out=out,
         force=force,
-        progress=_epoch_printer(epochs),
+        progress=_epoch_bar(epochs),
     )
-    info(f"trained on {chosen.name} ({len(chosen.X)} rows); saved {run.path}")
+    loss = run.history["loss"][-1]
+    info(
+        f"trained on {chosen.name} ({len(chosen.X)} rows), final loss {loss:.6g}; saved {run.path}"
+    )
 
 
 @app.command("sklearn")
