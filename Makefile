@@ -31,6 +31,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix exporter tests bench
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
 
 # ---------------------------------------------------------------- pipeline pattern rules
