@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -200,32 +201,32 @@ def test_several_sources_with_jobs(tmp_path, cli):
 # ------------------------------------------------------------------ reproducible bytes
 
 
-def test_reproducible_bytes_in_different_folders_and_times(tmp_path):
+def test_reproducible_bytes_in_different_folders_and_times(tmp_path, cli, monkeypatch):
     model = save_ridge(tmp_path / "m.skops")
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     outputs = []
-    for folder, epoch in (("a", None), ("b", None)):
+    for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
-        shutil.copy(model, tmp_path / folder / "m.skops")
-        env = {**os.environ}
-        env.pop("SOURCE_DATE_EPOCH", None)
-        for ext in ("npz", "json", "safetensors"):
-            subprocess.run([sys.executable, "-m", "exporter", "export", "m.skops", "-o", f"w.{ext}"],
-                           cwd=tmp_path / folder, env=env, check=True)  # fmt: skip
-        os.utime(tmp_path / folder / "w.npz", (1e9, 1e9))
-        outputs.append(
-            {
-                ext: (tmp_path / folder / f"w.{ext}").read_bytes()
-                for ext in ("npz", "json", "safetensors")
-            }
-        )
-        del epoch
-    assert outputs[0] == outputs[1]
-    stamped = tmp_path / "stamped.json"
+        shutil.copy(model, tmp_path / folder / "m.skops")  # a new file, a new mtime
+        monkeypatch.chdir(tmp_path / folder)
+        for out in ("w.npz", "w.json", "w.safetensors", "w-csv"):
+            assert (
+                cli("export", "m.skops", "-o", out, "--format", out[2:].lstrip("-")).exit_code == 0
+            )
+        outputs.append(tree_bytes(tmp_path / folder, exclude="m.skops"))
+        time.sleep(1.1)  # the second export runs at another wall-clock second
+    assert outputs[0] == outputs[1] and len(outputs[0]) == 6
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1600000000"}
+    stamped = tmp_path / "stamped.json"
     subprocess.run(
         [sys.executable, "-m", "exporter", "export", model, "-o", stamped], env=env, check=True
     )
     assert json.loads(stamped.read_text())["manifest"]["created_at"] == "2020-09-13T12:26:40Z"
+
+
+def tree_bytes(folder: Path, exclude: str) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != exclude}  # fmt: skip
 
 
 # ------------------------------------------------------------------ --json
