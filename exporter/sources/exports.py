@@ -8,6 +8,7 @@ the tensor is read, naming the tensor.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import zipfile
 from pathlib import Path
@@ -435,9 +436,10 @@ def read_safetensors(path: Path, options: ReadOptions) -> WeightSet:
 
 
 def _safetensors_dtype(path: Path, key: str, spec: dict[str, Any]) -> np.dtype:
-    if spec.get("dtype") not in SAFETENSORS_DTYPES:
+    codes = safetensors_dtypes()
+    if spec.get("dtype") not in codes:
         raise InputError(f"{path}: tensor {key!r} has unsupported dtype {spec.get('dtype')}")
-    return dtype_from_name(SAFETENSORS_DTYPES[spec["dtype"]])
+    return dtype_from_name(codes[spec["dtype"]])
 
 
 def _safetensors_loader(path: Path, key: str, spec: dict[str, Any], data_start: int):
@@ -458,13 +460,12 @@ def _safetensors_loader(path: Path, key: str, spec: dict[str, Any], data_start: 
     return load
 
 
-def _safetensors_codes() -> dict[str, str]:
+@functools.cache
+def safetensors_dtypes() -> dict[str, str]:
+    """ "F32" -> "float32": the writer's table, inverted (imported when first needed)."""
     from ..writers.safetensors_file import DTYPE_CODES
 
     return {code: name for name, code in DTYPE_CODES.items()}
-
-
-SAFETENSORS_DTYPES = _safetensors_codes()  # "F32" -> "float32", the writer's table inverted
 
 
 def _safetensors_header(path: Path) -> tuple[dict[str, Any], int]:
