@@ -19,7 +19,7 @@ from typing import Any
 
 from . import schemas
 from .errors import InputError, UsageError
-from .outputs import atomic_file
+from .outputs import atomic_dir, atomic_file
 from .weightset import WeightSet, sha256_of
 
 INDEX = "index.json"
@@ -30,10 +30,13 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def weights_digest(ws: WeightSet) -> str:
-    """sha256 over every tensor's name, dtype, shape and value hash (order included)."""
+    """sha256 over every tensor's name, dtype, shape and value hash (order included).
+
+    The values are always hashed from the data: an export's manifest hash is only a claim.
+    """
     digest = hashlib.sha256()
     for tensor in ws:
-        value = tensor.sha256 or sha256_of(tensor.read())
+        value = sha256_of(tensor.read())
         digest.update(
             json.dumps([tensor.name, tensor.dtype_name, list(tensor.shape), value]).encode()
         )
@@ -85,10 +88,9 @@ def store_export(
         index = read_index(folder)
         if index["versions"] and index["versions"][-1]["digest"] == digest:
             return {**index["versions"][-1], "created": False}
-        number = max((v["version"] for v in index["versions"]), default=0) + 1
-        version_dir = folder / f"v{number}"
-        version_dir.mkdir()
-        manifest = write(version_dir / file_name)
+        number = _next_number(folder, index)
+        with atomic_dir(folder / f"v{number}") as version_dir:  # appears only when complete
+            manifest = write(version_dir / file_name)
         entry = {
             "version": number,
             "digest": digest,
@@ -106,6 +108,12 @@ def store_export(
         with atomic_file(folder / INDEX, force=True) as tmp:
             tmp.write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     return {**entry, "created": True}
+
+
+def _next_number(folder: Path, index: dict[str, Any]) -> int:
+    """One past every version in the index and every v<N> folder (even a stray one)."""
+    on_disk = [int(p.name[1:]) for p in folder.glob("v*") if p.name[1:].isdigit()]
+    return max([v["version"] for v in index["versions"]] + on_disk, default=0) + 1
 
 
 def versions(folder: str | os.PathLike) -> dict[str, Any]:

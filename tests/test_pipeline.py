@@ -276,3 +276,52 @@ def test_make_pattern_rules_in_parallel(tmp_path):
     subprocess.run([*args, str(weights / "alpha.npz")], check=True, capture_output=True)
     assert (weights / "alpha.npz").stat().st_mtime_ns != before
     assert not [p for p in weights.rglob("*") if ".tmp" in p.name]
+
+
+# ------------------------------------------------------------------ edited exports, failed writes
+
+
+def edited_export(tmp_path: Path) -> tuple[Path, Path]:
+    model = save_ridge(tmp_path / "m.skops")
+    exporter.export(model, tmp_path / "w.json")
+    document = json.loads((tmp_path / "w.json").read_text())
+    document["data"]["coef_"][0] += 1.0  # the manifest's sha256 no longer describes the data
+    (tmp_path / "edited.json").write_text(json.dumps(document))
+    return tmp_path / "w.json", tmp_path / "edited.json"
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", "npz", "json", "csv"])
+def test_an_edited_export_exports_with_a_warning(tmp_path, cli, fmt):
+    _, edited = edited_export(tmp_path)
+    result = cli("export", edited, "-o", tmp_path / f"out.{fmt}", "--format", fmt)
+    assert result.exit_code == 0, result
+    assert "does not match" in result.stderr
+    assert exporter.validate(tmp_path / f"out.{fmt}").ok
+    assert cli("diff", edited, tmp_path / f"out.{fmt}").exit_code == 0
+
+
+def test_store_hashes_the_data_not_the_manifest_claims(tmp_path, cli):
+    original, edited = edited_export(tmp_path)
+    assert (
+        "new version v1" in cli("export", original, "--store", tmp_path / "s", "--name", "m").stderr
+    )
+    result = cli("export", edited, "--store", tmp_path / "s", "--name", "m")
+    assert result.exit_code == 0 and "new version v2" in result.stderr
+    assert str(edited) in result.stderr  # the source path, not the index's source record
+
+
+def test_a_failed_store_write_leaves_no_version_behind(tmp_path, cli):
+    from exporter.store import store_export
+
+    ws = exporter.load(save_ridge(tmp_path / "m.skops"))
+
+    def broken(path: Path) -> dict:
+        path.write_bytes(b"half")
+        raise exporter.InputError("disk full")
+
+    with pytest.raises(exporter.InputError):
+        store_export(ws, tmp_path / "s", "m", "weights.npz", broken)
+    assert sorted(p.name for p in (tmp_path / "s" / "m").iterdir()) == [".lock"]
+    (tmp_path / "s" / "m" / "v1").mkdir()  # a stray folder from an older, killed run
+    result = cli("export", tmp_path / "m.skops", "--store", tmp_path / "s", "--name", "m")
+    assert result.exit_code == 0 and "new version v2" in result.stderr

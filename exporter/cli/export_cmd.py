@@ -12,6 +12,7 @@ from .. import api
 from ..errors import ExporterError, UsageError
 from ..writers import format_for, writers
 from .common import (
+    INTERNAL_ERROR,
     Config,
     Force,
     IncludeOptimizer,
@@ -54,7 +55,7 @@ def export_one(
             return api.export(ws, path, format=fmt, progress=bar, **{**write_opts, "force": False})
 
         entry = store_export(ws, store, name or stem(source), file_name, write)
-        return {"source": source, "store": str(store), **entry}
+        return {**entry, "index_source": entry["source"], "source": source, "store": str(store)}
     manifest = api.export(ws, out, format=fmt, progress=bar, **write_opts)
     return {"source": source, "out": str(out), "tensors": manifest["totals"]["tensors"],
             "parameters": manifest["totals"]["parameters"], "warnings": manifest.get("warnings", [])}  # fmt: skip
@@ -63,10 +64,14 @@ def export_one(
 def _worker(
     source: str, out: str | None, fmt: str | None, options: dict[str, Any]
 ) -> dict[str, Any]:
+    """One export of a batch: its result, or its error (a bug included), never an exception."""
     try:
         return {"ok": True, **export_one(source, out, fmt, options)}
     except ExporterError as exc:
         return {"ok": False, "source": source, "error": str(exc), "exit_code": exc.exit_code}
+    except Exception as exc:  # one source's bug must not hide the others' results
+        error = f"internal error: {type(exc).__name__}: {exc} (run it alone with --debug)"
+        return {"ok": False, "source": source, "error": error, "exit_code": INTERNAL_ERROR}
 
 
 def _plan(

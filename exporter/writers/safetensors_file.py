@@ -15,6 +15,8 @@ over the placeholder. Each tensor is read once; memory is one tensor plus nothin
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -35,8 +37,9 @@ DTYPE_CODES = {
 _PLACEHOLDER = "0" * 64
 
 
-def header_bytes(ws: WeightSet, manifest: dict[str, Any]) -> bytes:
-    """The length-prefixed, space-padded JSON header for ws with manifest in __metadata__."""
+def header_bytes(ws: WeightSet, manifest: dict[str, Any], size: int = 0) -> bytes:
+    """The length-prefixed JSON header for ws with manifest in __metadata__, padded with spaces
+    to a multiple of 8 bytes and to at least size bytes (safetensors allows trailing spaces)."""
     header: dict[str, Any] = {"__metadata__": {METADATA_KEY: mf.dumps(manifest)}}
     offset = 0
     for tensor in ws:
@@ -49,6 +52,7 @@ def header_bytes(ws: WeightSet, manifest: dict[str, Any]) -> bytes:
         offset = end
     text = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
+    text += b" " * max(0, size - 8 - len(text))
     return len(text).to_bytes(8, "little") + text
 
 
@@ -63,25 +67,44 @@ def _entries(ws: WeightSet, hashes: list[str]) -> list[mf.TensorEntry]:
     return [mf.TensorEntry(t, h, t.name) for t, h in zip(ws, hashes, strict=True)]
 
 
+# Reading the tensors can add warnings to the manifest (an edited export whose data no longer
+# matches its hashes); the reserved header leaves room for them.
+HEADER_SLACK = 4096
+
+
 def write_safetensors(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
     placeholder = mf.build(
         ws.info, _entries(ws, [_PLACEHOLDER] * len(ws)), created=options.created_at
     )
-    reserved = header_bytes(ws, placeholder)
+    reserved = len(header_bytes(ws, placeholder)) + HEADER_SLACK
     hashes: list[str] = []
     with open(path, "wb") as out:
-        out.write(reserved)
+        out.write(b" " * reserved)
         for tensor in ws:
             hashes.append(_write_one(out, tensor))
             if options.progress:
                 options.progress(tensor.name)
         manifest = mf.build(ws.info, _entries(ws, hashes), created=options.created_at)
-        header = header_bytes(ws, manifest)
-        if len(header) != len(reserved):  # cannot happen: hashes are fixed-length hex
-            raise RuntimeError("safetensors header changed length after hashing")
-        out.seek(0)
-        out.write(header)
+        header = header_bytes(ws, manifest, size=reserved)
+        if len(header) == reserved:
+            out.seek(0)
+            out.write(header)
+            return manifest
+    _rewrite_with_header(path, header, reserved)  # rare: far more warnings than expected
     return manifest
+
+
+def _rewrite_with_header(path: Path, header: bytes, data_start: int) -> None:
+    """Put a longer header in front of the data already written at data_start."""
+    moved = path.with_name(path.name + ".data")
+    os.replace(path, moved)
+    try:
+        with open(moved, "rb") as data, open(path, "wb") as out:
+            out.write(header)
+            data.seek(data_start)
+            shutil.copyfileobj(data, out, HASH_CHUNK)
+    finally:
+        moved.unlink(missing_ok=True)
 
 
 def _write_one(out: BinaryIO, tensor: Tensor) -> str:
