@@ -396,3 +396,22 @@ def test_no_validate_report_and_json(sklearn_files, tmp_path):
     assert schema_errors(document, SCHEMA) == []
     result = run("convert", sklearn_files["ridge"], "-o", tmp_path / "r2.onnx", "--report", report)
     assert result.exit_code == 2 and not (tmp_path / "r2.onnx").exists()  # report exists
+
+
+def test_verify_an_onnx_with_a_fixed_batch_and_one_that_does_not_fit(sklearn_files, tmp_path):
+    import onnx
+    import skops.io as sio
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    source = sklearn_files["linear_regression"]
+    est = sio.load(source, trusted=sio.get_untrusted_types(file=source))
+    fixed = convert_sklearn(est, initial_types=[("X", FloatTensorType([1, est.n_features_in_]))])
+    onnx.save(fixed, tmp_path / "fixed1.onnx")
+    result = run("verify", source, tmp_path / "fixed1.onnx", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["validation"]["inputs"]["samples"] == 1
+    other = convert_sklearn(est, initial_types=[("X", FloatTensorType([None, 3]))])
+    onnx.save(other, tmp_path / "other.onnx")
+    result = run("verify", source, tmp_path / "other.onnx")
+    assert result.exit_code == 3 and "cannot run on the inputs of the check" in result.stderr

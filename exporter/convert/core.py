@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..errors import CheckFailed, InputError, UnsupportedError, UsageError, require
+from ..errors import CheckFailed, ExporterError, InputError, UnsupportedError, UsageError, require
 from ..outputs import atomic_file, check_destination
 from ..sources import HDF5_MAGIC, ZIP_MAGIC, check_input_path, probe
 from .base import ConvertOptions, SourceModel, converter
@@ -200,10 +200,11 @@ def _validate(
         origin = {"origin": "file", "file": Path(options.inputs).name}
     else:
         rng = np.random.default_rng(options.seed)
-        inputs = conv.sample_inputs(model, runner.inputs, rng, options.samples)
-        origin = {"origin": "seeded", "seed": options.seed, "samples": options.samples}
-    expected = conv.run(model, inputs, options)
-    actual = runner.run(inputs)
+        samples = _batch_size(runner.inputs, options.samples, notes)
+        inputs = conv.sample_inputs(model, runner.inputs, rng, samples)
+        origin = {"origin": "seeded", "seed": options.seed, "samples": samples}
+    expected = _run_or_explain(lambda: conv.run(model, inputs, options), "the source model", path)
+    actual = _run_or_explain(lambda: runner.run(inputs), "onnxruntime", path)
     labels = conv.label_outputs(model, options)
     checks, more = compare(expected, actual, labels, atol, rtol, options.max_label_mismatch)
     notes.extend(more)
@@ -217,6 +218,33 @@ def _validate(
         "outputs": [_finite(c.to_json()) for c in checks],
     }
     return checks, validation
+
+
+def _run_or_explain(run: Any, who: str, path: Path) -> Any:
+    """run(), with a failure on these inputs (wrong names, shapes, feature counts) as InputError:
+    the ONNX model and its source do not take the same inputs."""
+    try:
+        return run()
+    except ExporterError:
+        raise
+    except Exception as exc:  # onnxruntime, Keras and scikit-learn each raise their own types
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        raise InputError(
+            f"{path}: {who} cannot run on the inputs of the check; are the ONNX model and the "
+            f"source the same model? ({first})"
+        ) from None
+
+
+def _batch_size(specs: list[Any], requested: int, notes: list[str]) -> int:
+    """The rows to check with: the graph's fixed batch size when it has one, else requested."""
+    fixed = {spec.shape[0] for spec in specs if spec.shape and isinstance(spec.shape[0], int)}
+    if len(fixed) == 1:
+        (size,) = fixed
+        if size != requested:
+            notes.append(f"the ONNX inputs have a fixed batch size of {size}: checked {size} rows")
+        return size
+    return requested
 
 
 def _array_json(name: str, array: np.ndarray) -> dict[str, Any]:
