@@ -205,3 +205,13 @@ def test_newer_major_version_is_refused_clearly(tmp_path, cli):
     result = cli("inspect", out)
     assert result.exit_code == 3
     assert "format version 2.0.0 is not supported" in result.stderr
+
+
+def test_json_export_reformatted_by_a_user_still_reads(tmp_path):
+    ws = tricky_weightset()
+    exporter.export(ws, tmp_path / "w.json")
+    document = json.loads((tmp_path / "w.json").read_text())
+    swapped = {"manifest": document["manifest"], "data": document["data"]}
+    (tmp_path / "pretty.json").write_text(json.dumps(swapped, indent=4))
+    assert exporter.validate(tmp_path / "pretty.json").ok
+    assert exporter.load(tmp_path / "pretty.json").names() == ws.names()

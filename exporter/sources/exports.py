@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -274,11 +275,17 @@ def _values(values: Any, entry: dict[str, Any], where: str) -> np.ndarray:
 # ---------------------------------------------------------------- JSON
 
 
+_JSON_EXPORT_START = re.compile(rb'\s*\{\s*"(data|manifest)"\s*:')
+
+
 def _is_json_export(probe: Probe) -> bool:
-    head = probe.head.lstrip()
-    return (head.startswith(b"{") and b'"exporter.weights"' in probe.head) or (
-        head.startswith(b'{"data"') and probe.suffix.endswith(".json")
-    )
+    """Our layout ({"data": ..., "manifest": ...}, in either order, any indentation), or any
+    JSON object that names the format near its start."""
+    if probe.path.is_dir():
+        return False
+    if b'"exporter.weights"' in probe.head and probe.head.lstrip().startswith(b"{"):
+        return True
+    return bool(_JSON_EXPORT_START.match(probe.head)) and probe.suffix.endswith(".json")
 
 
 def read_json(path: Path, options: ReadOptions) -> WeightSet:
