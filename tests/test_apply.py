@@ -88,3 +88,15 @@ def test_apply_checks_the_model_file_before_keras_opens_it(model_file, tmp_path,
     result = cli("apply", tmp_path / "w.npz", tmp_path / "linked.h5", "-o", tmp_path / "x.keras")
     assert result.exit_code == 3 and "soft link" in result.stderr
     assert not (tmp_path / "x.keras").exists()
+
+
+def test_diff_and_check_a_weights_h5_by_canonical_name_with_config(model_file, tmp_path, cli):
+    keras = frameworks.keras()
+    keras.models.load_model(model_file).save_weights(tmp_path / "m.weights.h5")
+    bare = tmp_path / "m.weights.h5"
+    assert cli("diff", bare, model_file).exit_code == 1  # positional names: nothing matches
+    assert cli("diff", bare, model_file, "--config", model_file).exit_code == 0
+    assert cli("spec", model_file, "-o", tmp_path / "spec.json").exit_code == 0
+    assert (
+        cli("check", bare, "--spec", tmp_path / "spec.json", "--config", model_file).exit_code == 0
+    )

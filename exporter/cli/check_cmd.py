@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .. import api
-from .common import Force, Json, Trust, Via, emit_json, err, handle_errors, info
+from .common import Config, Force, Json, Trust, Via, emit_json, err, handle_errors, info
 
 
 @handle_errors
@@ -17,13 +17,14 @@ def check(
     json_out: Json = False,
     trust: Trust = False,
     via: Via = "auto",
+    config: Config = None,
 ) -> None:
     """Check SOURCE against a contract (names, shapes, dtypes). Exit 1 listing every violation."""
     from .. import spec as spec_mod
 
     wanted = spec_mod.load_spec(spec)
     report = spec_mod.check(
-        api.load(source, trust=trust, via=via), wanted, source=source, spec_name=spec
+        api.load(source, trust=trust, via=via, config=config), wanted, source=source, spec_name=spec
     )
     if json_out:
         emit_json(report.to_json())
@@ -42,9 +43,12 @@ def spec(
     force: Force = False,
     trust: Trust = False,
     via: Via = "auto",
+    config: Config = None,
 ) -> None:
     """Write the spec (names, shapes, dtypes) of SOURCE: the contract for `exporter check`."""
     from .. import spec as spec_mod
 
-    written = spec_mod.write_spec(api.load(source, trust=trust, via=via), out, force=force)
+    written = spec_mod.write_spec(
+        api.load(source, trust=trust, via=via, config=config), out, force=force
+    )
     info(f"wrote {out}: {len(written['tensors'])} tensors")

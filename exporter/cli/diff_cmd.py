@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .. import api
-from .common import Json, Trust, Via, emit_json, err, handle_errors
+from .common import Config, Json, Trust, Via, emit_json, err, handle_errors
 
 
 def _num(value: float | None) -> str:
@@ -27,6 +27,7 @@ def diff(
     json_out: Json = False,
     trust: Trust = False,
     via: Via = "auto",
+    config: Config = None,
 ) -> None:
     """Compare two sources tensor by tensor, by canonical name (exit 0 equal, 1 different).
 
@@ -35,8 +36,10 @@ def diff(
     """
     from ..diff import diff as diff_weights
 
-    report = diff_weights(api.load(a, trust=trust, via=via), api.load(b, trust=trust, via=via),
-                          atol=atol, rtol=rtol, a_label=a, b_label=b)  # fmt: skip
+    def load(source: str):
+        return api.load(source, trust=trust, via=via, config=config)
+
+    report = diff_weights(load(a), load(b), atol=atol, rtol=rtol, a_label=a, b_label=b)
     if json_out:
         emit_json(report.to_json())
     for name in report.only_a:
