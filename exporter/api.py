@@ -57,8 +57,16 @@ STATS_CHUNK = 1 << 20
 
 
 def _moments(flat: np.ndarray) -> tuple[int, float, float, float, float, int]:
-    """(finite count, min, max, mean, M2, non-finite count) over slices of 1M values, merged
-    with Chan's formula, so statistics of a big tensor need no float64 copy of all of it."""
+    """(finite count, min, max, mean, std, non-finite count) over slices of 1M values, merged
+    with Chan's formula, so statistics of a big tensor need no float64 copy of all of it.
+    Values are scaled by the largest magnitude first, so squares of 1e308 do not overflow."""
+    scale = 0.0
+    for start in range(0, flat.size, STATS_CHUNK):
+        part = np.asarray(flat[start : start + STATS_CHUNK], dtype=np.float64)
+        finite = np.abs(part[np.isfinite(part)])
+        if finite.size:
+            scale = max(scale, float(finite.max()))
+    scale = scale or 1.0
     count, low, high, mean, m2, nonfinite = 0, np.inf, -np.inf, 0.0, 0.0, 0
     for start in range(0, flat.size, STATS_CHUNK):
         part = np.asarray(flat[start : start + STATS_CHUNK], dtype=np.float64)
@@ -66,14 +74,16 @@ def _moments(flat: np.ndarray) -> tuple[int, float, float, float, float, int]:
         nonfinite += part.size - finite.size
         if not finite.size:
             continue
+        low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+        finite = finite / scale
         n, part_mean = finite.size, float(finite.mean())
         part_m2 = float(((finite - part_mean) ** 2).sum())
-        low, high = min(low, float(finite.min())), max(high, float(finite.max()))
         delta, total = part_mean - mean, count + n
         mean += delta * n / total
         m2 += part_m2 + delta * delta * count * n / total
         count = total
-    return count, low, high, mean, m2, nonfinite
+    std = float(np.sqrt(m2 / count)) * scale if count else 0.0
+    return count, low, high, mean * scale, std, nonfinite
 
 
 def tensor_stats(tensor: Tensor, array: np.ndarray) -> dict[str, Any]:
@@ -85,9 +95,9 @@ def tensor_stats(tensor: Tensor, array: np.ndarray) -> dict[str, Any]:
         "parameters": tensor.size,
         "trainable": tensor.trainable,
     }
-    count, low, high, mean, m2, nonfinite = _moments(array.reshape(-1))
+    count, low, high, mean, std, nonfinite = _moments(array.reshape(-1))
     if count:
-        row.update(min=low, max=high, mean=mean, std=float(np.sqrt(m2 / count)))
+        row.update(min=low, max=high, mean=mean, std=std)
     else:
         row.update(min=None, max=None, mean=None, std=None)
     row["nonfinite"] = nonfinite
@@ -114,8 +124,9 @@ def inspect(source: Source, **load_options: Any) -> dict[str, Any]:
         "totals": {
             "tensors": len(rows),
             "parameters": sum(r["parameters"] for r in rows),
-            "trainable_parameters": sum(
-                r["parameters"] for r in rows if r["trainable"] is not False
+            "trainable_parameters": sum(r["parameters"] for r in rows if r["trainable"] is True),
+            "unknown_trainable_parameters": sum(
+                r["parameters"] for r in rows if r["trainable"] is None
             ),
             "bytes": sum(t.nbytes for t in ws),
         },

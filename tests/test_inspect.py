@@ -36,3 +36,9 @@ def test_non_finite_values_are_counted_not_averaged():
     )
     empty = np.zeros((0, 3), np.float32)
     assert tensor_stats(Tensor.from_array("e", empty), empty)["mean"] is None
+
+
+def test_huge_finite_values_do_not_overflow_the_statistics():
+    array = np.array([1e308, -1e308, 1e308, -1e308])
+    row = tensor_stats(Tensor.from_array("x", array), array)
+    assert row["mean"] == 0.0 and row["std"] == pytest.approx(1e308)

@@ -48,9 +48,11 @@ def print_table(summary: dict) -> None:
     for row in rows:
         print(line.format(*row))
     totals = summary["totals"]
+    known = totals["parameters"] - totals["unknown_trainable_parameters"]
+    trainable = f" ({totals['trainable_parameters']:,} trainable)" if known else ""
     print(
-        f"total: {totals['tensors']} tensors, {totals['parameters']:,} parameters "
-        f"({totals['trainable_parameters']:,} trainable), {totals['bytes']:,} bytes"
+        f"total: {totals['tensors']} tensors, {totals['parameters']:,} parameters{trainable}, "
+        f"{totals['bytes']:,} bytes"
     )
 
 
