@@ -2,8 +2,9 @@
 
 A and B can be any two sources (model files of any kind, exports). Reports tensors only in A,
 only in B, shape or dtype changes, and per common tensor the max absolute and relative
-difference. Equal within tolerance means |a - b| <= atol + rtol * |b| everywhere, with NaN
-equal to NaN in the same place. Tensors are read one pair at a time.
+difference. With the default tolerances (0) equal means bit for bit (so -0.0 differs from 0.0,
+and NaNs with other bits differ); with a tolerance it means |a - b| <= atol + rtol * |b|
+everywhere, NaN equal to NaN in the same place. Tensors are read one pair at a time.
 """
 
 from __future__ import annotations
@@ -108,8 +109,18 @@ def _compare(ta: Tensor, tb: Tensor, atol: float, rtol: float) -> TensorDiff:
         return diff
     a, b = ta.read(), tb.read()
     diff.max_abs, diff.max_rel, diff.differing = compare_arrays(a, b, atol, rtol)
+    if atol == 0 and rtol == 0 and a.dtype == b.dtype:  # exact means bit for bit: -0.0, NaN bits
+        diff.differing = bitwise_differences(a, b)
     diff.equal = diff.differing == 0 and ta.dtype_name == tb.dtype_name
     return diff
+
+
+def bitwise_differences(a: np.ndarray, b: np.ndarray) -> int:
+    """How many elements of two same-dtype arrays differ in their bytes."""
+    unsigned = np.dtype(f"u{a.dtype.itemsize}")
+    x = np.ascontiguousarray(a).reshape(-1).view(unsigned)
+    y = np.ascontiguousarray(b).reshape(-1).view(unsigned)
+    return int(np.count_nonzero(x != y))
 
 
 def diff(a: WeightSet, b: WeightSet, *, atol: float = 0.0, rtol: float = 0.0,

@@ -325,3 +325,16 @@ def test_a_failed_store_write_leaves_no_version_behind(tmp_path, cli):
     (tmp_path / "s" / "m" / "v1").mkdir()  # a stray folder from an older, killed run
     result = cli("export", tmp_path / "m.skops", "--store", tmp_path / "s", "--name", "m")
     assert result.exit_code == 0 and "new version v2" in result.stderr
+
+
+def test_exact_diff_is_bit_for_bit():
+    from exporter.diff import diff
+
+    def ws(values):
+        return exporter.WeightSet([exporter.Tensor.from_array("t", np.array(values, np.float32))])
+
+    payload = np.array([0x7FC00001], np.uint32).view(np.float32)[0]
+    assert diff(ws([0.0, np.nan]), ws([0.0, np.nan])).ok
+    assert not diff(ws([0.0, 1.0]), ws([-0.0, 1.0])).ok
+    assert not diff(ws([np.nan]), ws([payload])).ok
+    assert diff(ws([0.0, np.nan]), ws([-0.0, payload]), atol=1e-9).ok  # a tolerance compares values

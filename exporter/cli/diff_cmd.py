@@ -19,10 +19,10 @@ def diff(
     a: Annotated[str, typer.Argument(help="First source (model file or export).")],
     b: Annotated[str, typer.Argument(help="Second source.")],
     atol: Annotated[
-        float, typer.Option("--atol", help="Absolute tolerance (default 0: exact).")
+        float, typer.Option("--atol", help="Absolute tolerance (default 0: bit for bit).")
     ] = 0.0,
     rtol: Annotated[
-        float, typer.Option("--rtol", help="Relative tolerance (default 0: exact).")
+        float, typer.Option("--rtol", help="Relative tolerance (default 0: bit for bit).")
     ] = 0.0,
     json_out: Json = False,
     trust: Trust = False,
@@ -32,7 +32,8 @@ def diff(
     """Compare two sources tensor by tensor, by canonical name (exit 0 equal, 1 different).
 
     Reports tensors only in A or B, shape/dtype changes, and per tensor the max abs/rel
-    difference. Equal means |a-b| <= atol + rtol*|b| everywhere (NaN equals NaN).
+    difference. Default: equal means bit for bit; with --atol/--rtol it means
+    |a-b| <= atol + rtol*|b| everywhere (NaN equals NaN).
     """
     from ..diff import diff as diff_weights
 
