@@ -155,9 +155,16 @@ def check_header(manifest: Any, where: str) -> None:
         )
 
 
+# Warnings about how an earlier file was read (its data against its own manifest) describe that
+# file, not this export: they stay in the record of where it came from, not in new warnings.
+READ_WARNINGS = ("data does not match the manifest's sha256", "not listed in the manifest")
+
+
 def info_from_manifest(manifest: dict[str, Any], kind: str, file: str | None) -> ModelInfo:
     """ModelInfo of an export read back: the original source is kept in extra['exported_from']."""
     src = manifest["source"]
+    warnings = list(manifest.get("warnings", []))
+    inherited = [w for w in warnings if not any(text in w for text in READ_WARNINGS)]
     info = ModelInfo(
         kind=kind,
         framework=src.get("framework"),
@@ -166,8 +173,10 @@ def info_from_manifest(manifest: dict[str, Any], kind: str, file: str | None) ->
         model_class=src.get("model_class"),
         file=file,
         naming=manifest.get("naming", "canonical"),
-        warnings=list(manifest.get("warnings", [])),
+        warnings=inherited,
     )
     info.extra = dict(src.get("info", {}))
     info.extra["exported_from"] = {k: v for k, v in src.items() if k != "info"}
+    if len(inherited) < len(warnings):
+        info.extra["exported_from"]["warnings"] = [w for w in warnings if w not in inherited]
     return info

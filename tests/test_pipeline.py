@@ -338,3 +338,17 @@ def test_exact_diff_is_bit_for_bit():
     assert not diff(ws([0.0, 1.0]), ws([-0.0, 1.0])).ok
     assert not diff(ws([np.nan]), ws([payload])).ok
     assert diff(ws([0.0, np.nan]), ws([-0.0, payload]), atol=1e-9).ok  # a tolerance compares values
+
+
+def test_read_warnings_of_an_earlier_file_are_not_inherited(tmp_path, cli):
+    _, edited = edited_export(tmp_path)
+    assert "does not match" in cli("export", edited, "-o", tmp_path / "e2.npz").stderr
+    assert exporter.validate(tmp_path / "e2.npz").ok
+    result = cli("export", tmp_path / "e2.npz", "-o", tmp_path / "e3.json")
+    assert result.exit_code == 0 and "warning:" not in result.stderr
+    record = exporter.load(tmp_path / "e3.json").info.extra["exported_from"]
+    assert record["kind"] == "npz"
+    assert (
+        "does not match"
+        in exporter.load(tmp_path / "e2.npz").info.extra["exported_from"]["warnings"][0]
+    )
