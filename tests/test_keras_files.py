@@ -510,3 +510,11 @@ def test_cli_refuses_unsafe_with_exit_3(small, tmp_path, cli):
     result = cli("inspect", soft)
     assert result.exit_code == 3, result
     assert "soft link" in result.stderr
+
+
+def test_a_layer_named_like_its_model_keeps_its_canonical_name(tmp_path):
+    keras = keras3()
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")], name="dense")
+    for name in ("same.h5", "same.keras"):
+        model.save(tmp_path / name)
+        assert read_path(tmp_path / name).names() == weightset_from_model(model).names()

@@ -157,14 +157,17 @@ def strip_suffix(name: str) -> str:
     return name[:-2] if name.endswith(":0") else name
 
 
-def relative_segments(weight_name: str, layer: str) -> list[str]:
+def relative_segments(weight_name: str, layer: str, model: str | None = None) -> list[str]:
     """A weight name relative to its top-level layer: drop `:0` and any prefix up to the layer.
 
     Keras 3 stores variable paths (`inner_seq/inner_bn/gamma`, or `seed/dense/kernel` under a
     Sequential model named seed); tf-keras stores names without the outer layer
-    (`inner_bn/gamma:0` under group inner_seq).
+    (`inner_bn/gamma:0` under group inner_seq). The model's own name is dropped first, so a
+    layer named like its model (`dense/dense/kernel`) is not mistaken for a nested one.
     """
     parts = strip_suffix(weight_name).split("/")
+    if model and len(parts) > 2 and parts[0] == model and parts[1] == layer:
+        parts = parts[1:]
     if layer in parts[:-1]:
         return parts[parts.index(layer) + 1 :]
     return parts
@@ -192,7 +195,11 @@ def expand(rel: list[str], node: LayerNode | None) -> list[str]:
 
 
 def legacy_layer(
-    layer: str, weight_names: list[str], node: LayerNode | None, legacy: bool
+    layer: str,
+    weight_names: list[str],
+    node: LayerNode | None,
+    legacy: bool,
+    model: str | None = None,
 ) -> list[tuple[str, str, bool | None]]:
     """(canonical name, raw weight name, trainable) of one layer group, in model.weights order.
 
@@ -200,7 +207,7 @@ def legacy_layer(
     lists them per sublayer in the model's layer order. Re-sort by owning sublayer: ranks come
     from the config where the owner is a nested model's layer, else from first appearance.
     """
-    rels = [expand(relative_segments(raw, layer), node) for raw in weight_names]
+    rels = [expand(relative_segments(raw, layer, model), node) for raw in weight_names]
     first_seen: dict[tuple[str, ...], dict[str, int]] = {}
     keyed = []
     for index, (raw, rel) in enumerate(zip(weight_names, rels, strict=True)):
@@ -258,7 +265,8 @@ def legacy_found(root: Any, tree: LayerNode | None, legacy: bool) -> tuple[list[
                 f"layer {layer}: nested layers' weights are in file order (trainable first); "
                 "give the model config to restore Keras's order"
             )
-        for name, raw, trainable in legacy_layer(layer, names, node, legacy):
+        model = tree.name if tree is not None else None
+        for name, raw, trainable in legacy_layer(layer, names, node, legacy, model):
             found.append(Found(name, f"{group.name}/{raw}", trainable))
     return found, warnings
 
