@@ -171,7 +171,15 @@ def validate(path: str | os.PathLike) -> ValidationReport:
             f"{path}: has no exporter manifest, so there is nothing to validate against"
         )
     report = ValidationReport(str(path), ws.info.kind, tensors=len(ws))
-    report.checked = ["schema", "presence", "shape", "dtype", "sha256"]
+    report.checked = ["schema", "totals", "presence", "shape", "dtype", "sha256"]
+    declared, held = manifest["totals"]["bytes"], sum(t.nbytes for t in ws)
+    if declared != held:
+        report.problems.append(
+            {
+                "tensor": "(manifest)",
+                "problem": f"totals.bytes says {declared}, tensors hold {held}",
+            }
+        )
     for tensor in ws:
         try:
             array = tensor.read()

@@ -215,3 +215,14 @@ def test_json_export_reformatted_by_a_user_still_reads(tmp_path):
     (tmp_path / "pretty.json").write_text(json.dumps(swapped, indent=4))
     assert exporter.validate(tmp_path / "pretty.json").ok
     assert exporter.load(tmp_path / "pretty.json").names() == ws.names()
+
+
+def test_validate_checks_the_manifest_totals(tmp_path):
+    out = tmp_path / "w-csv"
+    exporter.export(tricky_weightset(), out, format="csv")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["totals"]["bytes"] = 1
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    problems = exporter.validate(out).problems
+    assert problems == [{"tensor": "(manifest)", "problem": problems[0]["problem"]}]
+    assert "totals.bytes says 1" in problems[0]["problem"]
