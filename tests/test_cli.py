@@ -128,8 +128,9 @@ def test_console_script_exit_codes_in_a_subprocess(skops_model, tmp_path):
         [*exe, "export", skops_model, "-o", tmp_path / "w.json"], capture_output=True, text=True
     )
     assert ok.returncode == 0, ok.stderr
-    usage = subprocess.run([*exe, "export", "--bogus"], capture_output=True, text=True)
+    usage = subprocess.run([*exe, "diff", "a", "b", "--bogus"], capture_output=True, text=True)
     assert usage.returncode == 2
+    assert usage.stderr == "exporter: error: No such option: --bogus (see 'exporter diff --help')\n"
 
 
 def test_help_lists_commands_and_exit_codes(cli):

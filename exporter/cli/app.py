@@ -69,5 +69,22 @@ for module_name, group in GROUPS:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: usage errors are one line too (exit 2), like every error."""
+    import sys
+
+    # click's exception classes, whether typer vendors click (0.29+) or depends on it
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    try:
+        code = app(standalone_mode=False)
+    except usage_error as exc:
+        command = exc.ctx.command_path if exc.ctx else "exporter"
+        print(f"exporter: error: {exc.format_message()} (see '{command} --help')", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except click_error as exc:
+        print(f"exporter: error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("exporter: interrupted; no output was changed", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
