@@ -476,6 +476,13 @@ def test_reading_never_imports_tensorflow(small, tmp_path):
         ["export", paths["keras"], "-o", tmp_path / "b.npz"],
         ["export", paths["weights"], "--config", paths["keras"], "-o", tmp_path / "c.npz"],
         ["export", tk_paths["save_weights_h5"], "-o", tmp_path / "d.npz"],
+        ["validate", tmp_path / "a.npz"],
+        ["diff", paths["h5"], paths["keras"]],
+        ["diff", paths["weights"], tmp_path / "b.npz", "--config", paths["keras"]],
+        ["spec", paths["keras"], "-o", tmp_path / "spec.json"],
+        ["check", paths["h5"], "--spec", tmp_path / "spec.json"],
+        ["export", paths["keras"], "--store", tmp_path / "store", "--name", "m"],
+        ["versions", tmp_path / "store" / "m"],
     ]
     for args in runs:
         done = subprocess.run(
