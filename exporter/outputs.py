@@ -13,15 +13,57 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import OutputExistsError, UsageError
+from .errors import ExporterError, OutputExistsError, UsageError
 
 
-def check_destination(dest: Path, force: bool) -> None:
-    """Refuse an existing destination unless force; refuse a missing parent folder."""
-    if (dest.exists() or dest.is_symlink()) and not force:
+def check_destination(dest: Path, force: bool, folder: bool = False) -> None:
+    """See _check_destination; a path the system refuses (name too long, ...) is one line."""
+    with _creating(dest):
+        _check_destination(dest, force, folder)
+
+
+def _check_destination(dest: Path, force: bool, folder: bool = False) -> None:
+    """Refuse an existing destination unless force, and even with force anything that is not
+    an output exporter would write there: a symlink, a device or other special file, a folder
+    where a file goes, or a folder that is not a CSV export (its files would be lost)."""
+    if dest.name in ("", ".", ".."):
+        raise UsageError(f"{dest}: name the output file or folder itself")
+    if not (dest.exists() or dest.is_symlink()):
+        if not dest.parent.is_dir():
+            raise UsageError(f"output folder {dest.parent} does not exist")
+        return
+    if not force:
         raise OutputExistsError(f"{dest} exists; pass --force to overwrite it")
-    if not dest.parent.is_dir():
-        raise UsageError(f"output folder {dest.parent} does not exist")
+    if dest.is_symlink() or not (dest.is_file() or dest.is_dir()):
+        raise OutputExistsError(f"{dest} is a link or a special file; exporter never replaces one")
+    if dest.is_dir() and not folder:
+        raise OutputExistsError(f"{dest} is a folder; remove it or choose another name")
+    if folder and not (dest.is_dir() and _is_csv_export(dest)):
+        kind = "a file" if dest.is_file() else "a folder that is not an exporter CSV export"
+        raise OutputExistsError(f"{dest} is {kind}; exporter replaces only its own exports there")
+
+
+def _is_csv_export(folder: Path) -> bool:
+    """A folder holding an exporter manifest.json (what the CSV writer makes)."""
+    import json
+
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == "exporter.weights"
+
+
+@contextlib.contextmanager
+def _creating(dest: Path) -> Iterator[None]:
+    """Turn a failure to create the output's temporary (name too long, no permission, read-only
+    folder) into one clear line."""
+    try:
+        yield
+    except ExporterError:  # OutputExistsError is an OSError too
+        raise
+    except OSError as exc:
+        raise UsageError(f"cannot write {dest}: {exc.strerror or exc}") from None
 
 
 @contextlib.contextmanager
@@ -29,7 +71,8 @@ def atomic_file(dest: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path in dest's folder; on success rename it to dest."""
     dest = Path(dest)
     check_destination(dest, force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    with _creating(dest):
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -47,8 +90,9 @@ def atomic_file(dest: str | os.PathLike, force: bool = False) -> Iterator[Path]:
 def atomic_dir(dest: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield a new temporary folder beside dest; on success it replaces dest."""
     dest = Path(dest)
-    check_destination(dest, force)
-    tmp_path = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    check_destination(dest, force, folder=True)
+    with _creating(dest):
+        tmp_path = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o755)

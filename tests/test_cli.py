@@ -67,12 +67,33 @@ def test_existing_output_needs_force_and_is_kept(skops_model, tmp_path, cli):
 
 def test_existing_csv_folder_replaced_only_with_force(skops_model, tmp_path, cli):
     out = tmp_path / "csv"
-    out.mkdir()
-    (out / "mine.txt").write_text("keep")
+    assert cli("export", skops_model, "-o", out, "--format", "csv").exit_code == 0
     assert cli("export", skops_model, "-o", out, "--format", "csv").exit_code == 2
-    assert (out / "mine.txt").read_text() == "keep"
+    (out / "coef_.csv").write_text("stale\n")
     assert cli("export", skops_model, "-o", out, "--format", "csv", "-f").exit_code == 0
-    assert not (out / "mine.txt").exists() and (out / "manifest.json").exists()
+    assert exporter.validate(out).ok
+
+
+def test_force_never_replaces_what_exporter_did_not_write(skops_model, tmp_path, cli, monkeypatch):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    result = cli("export", skops_model, "-o", mine, "--format", "csv", "--force")
+    assert result.exit_code == 2 and "not an exporter CSV export" in result.stderr
+    assert (mine / "notes.txt").read_text() == "keep"
+    (tmp_path / "target.npz").write_bytes(b"keep")
+    (tmp_path / "link.npz").symlink_to(tmp_path / "target.npz")
+    result = cli("export", skops_model, "-o", tmp_path / "link.npz", "--force")
+    assert result.exit_code == 2 and "link or a special file" in result.stderr
+    assert (tmp_path / "link.npz").is_symlink() and (
+        tmp_path / "target.npz"
+    ).read_bytes() == b"keep"
+    assert cli("spec", skops_model, "-o", "/dev/null", "--force").exit_code == 2
+    monkeypatch.chdir(tmp_path)
+    assert cli("export", skops_model, "-o", ".", "--format", "csv", "--force").exit_code == 2
+    long_name = tmp_path / ("x" * 300 + ".npz")
+    result = cli("export", skops_model, "-o", long_name)
+    assert result.exit_code == 2 and "File name too long" in result.stderr
 
 
 def put(path, data: bytes):
