@@ -171,3 +171,34 @@ def test_forest_in_skops_is_trusted(tmp_path):
     est = fitted(RandomForestClassifier(n_estimators=2, max_depth=2, random_state=0), True)
     sio.dump(est, tmp_path / "rf.skops")
     assert_bit_identical(est, exporter.load(tmp_path / "rf.skops"))
+
+
+def test_refusal_lists_globals_reached_through_the_memo(tmp_path, cli):
+    # strings memoized as sklearn names, then posix.system built from memo references (BINGET)
+    crafted = (
+        b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00"
+        b"\x8c\x1asklearn.linear_model._base\x94\x8c\x10LinearRegression\x94"
+        b"\x8c\x05posix\x94\x8c\x06system\x94h\x02h\x03\x93\x8c\x07echo hi\x85R."
+    )
+    (tmp_path / "evil.pkl").write_bytes(crafted)
+    result = cli("inspect", tmp_path / "evil.pkl")
+    assert result.exit_code == 3 and "(it imports posix.system)" in result.stderr
+
+
+def test_joblib_refusal_says_the_list_is_partial(tmp_path, cli):
+    import joblib
+
+    joblib.dump(fitted(Ridge()), tmp_path / "m.joblib")
+    result = cli("inspect", tmp_path / "m.joblib")
+    assert (
+        "it imports at least" in result.stderr
+        and "sklearn.linear_model._ridge.Ridge" in result.stderr
+    )
+
+
+def test_trusted_pickle_that_is_not_an_estimator_is_exit_3(tmp_path, cli):
+    import pickle
+
+    (tmp_path / "list.pkl").write_bytes(pickle.dumps([1, 2, 3]))
+    result = cli("inspect", "--trust", tmp_path / "list.pkl")
+    assert result.exit_code == 3 and "not a scikit-learn estimator" in result.stderr

@@ -32,18 +32,19 @@ def load_estimator(path: Path, trust: bool = False):
     if _is_skops(probe(path)):
         return _load_skops(path)
     if not trust:
-        imports = sorted(set(pickle_globals(path)))
-        listed = f" (it imports {', '.join(imports[:5])}{' ...' if len(imports) > 5 else ''})"
         raise UnsafeInputError(
-            f"{path}: a pickle/joblib file runs code when loaded{listed if imports else ''}; "
+            f"{path}: a pickle/joblib file runs code when loaded{describe_imports(path)}; "
             "refused. Re-save the model with skops, or pass --trust if you trust its origin"
         )
     require("sklearn", "sklearn")
     joblib = require("joblib", "sklearn")
     try:
-        return joblib.load(path)
+        est = joblib.load(path)
     except Exception as exc:
         raise InputError(f"{path}: cannot unpickle it ({type(exc).__name__}: {exc})") from None
+    if not (hasattr(est, "get_params") and hasattr(est, "fit")):
+        raise InputError(f"{path}: holds a {type(est).__name__}, not a scikit-learn estimator")
+    return est
 
 
 def _load_skops(path: Path):
@@ -95,21 +96,57 @@ def read_pickle(path: Path, options: ReadOptions) -> WeightSet:
     )
 
 
-def pickle_globals(path: Path) -> list[str]:
-    """The module.name globals a pickle would import, found without running it."""
-    found, strings = [], []
+_STRING_PUSHES = ("UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8", "STRING",
+                  "BINSTRING", "SHORT_BINSTRING")  # fmt: skip
+_NO_PUSH = ("FRAME", "PROTO", "MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT", "STOP")
+
+
+def pickle_globals(path: Path) -> tuple[list[str], bool]:
+    """(the module.name globals a pickle would import, whether the list is complete), found by
+    reading its opcodes without running anything. Strings reached through the memo (BINGET)
+    are followed; a pickle that cannot be read to its end (joblib stores arrays raw after the
+    pickle) gives the globals before that point and complete=False."""
+    found: list[str] = []
+    pushed: list[str | None] = []  # what each push put on the stack, strings only
+    memo: dict[int, str | None] = {}
+    complete = True
     with open(path, "rb") as handle:
         try:
             for opcode, arg, _pos in pickletools.genops(handle):
-                if opcode.name in ("GLOBAL", "INST") and isinstance(arg, str):
-                    found.append(arg.replace(" ", "."))
-                elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
-                    found.append(f"{strings[-2]}.{strings[-1]}")
-                elif isinstance(arg, str) and "UNICODE" in opcode.name:
-                    strings.append(arg)
-        except Exception:  # a damaged pickle: list what was found before the damage
-            pass
-    return found
+                name = opcode.name
+                if name in ("GLOBAL", "INST"):
+                    found.append(str(arg).replace(" ", "."))
+                    pushed.append(None)
+                elif name == "STACK_GLOBAL":
+                    module, attr = pushed[-2:] if len(pushed) >= 2 else (None, None)
+                    if isinstance(module, str) and isinstance(attr, str):
+                        found.append(f"{module}.{attr}")
+                    else:
+                        complete = False
+                    pushed[-2:] = [None]
+                elif name == "MEMOIZE":
+                    memo[len(memo)] = pushed[-1] if pushed else None
+                elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                    memo[int(arg)] = pushed[-1] if pushed else None
+                elif name in ("GET", "BINGET", "LONG_BINGET"):
+                    pushed.append(memo.get(int(arg)))
+                elif name in _STRING_PUSHES:
+                    pushed.append(arg if isinstance(arg, str) else None)
+                elif name not in _NO_PUSH:
+                    pushed.append(None)
+        except Exception:  # damaged, or joblib's raw array bytes: what came before is listed
+            complete = False
+    return found, complete
+
+
+def describe_imports(path: Path) -> str:
+    """' (it imports a.b, c.d)' for the refusal message, saying when the list is partial."""
+    found, complete = pickle_globals(path)
+    names = sorted(set(found))
+    shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+    if not names:
+        return "" if complete else " (what it imports could not be listed)"
+    return f" (it imports {shown})" if complete else f" (it imports at least {shown})"
 
 
 READERS.register("sklearn-skops", Reader("sklearn-skops", _is_skops, read_skops, "skops file"))
