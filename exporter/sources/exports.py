@@ -11,6 +11,7 @@ import csv
 import functools
 import json
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 
 from .. import manifest as mf
 from ..archive import open_zip, stored_range
-from ..dtypes import dtype_from_name, dtype_name
+from ..dtypes import dtype_from_name, dtype_name, is_float
 from ..errors import ExporterError, InputError, UnsafeInputError
 from ..textformat import parse_flat
 from ..weightset import ModelInfo, Tensor, WeightSet, sha256_of
@@ -247,9 +248,35 @@ def _check_totals(manifest: dict, where: str) -> None:
             )
 
 
+def _fast_values(values: Any, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Nested JSON numbers straight to an array in C, or None when the slow path must decide
+    (tokens for NaN payloads, ragged or mistyped values, zero-size shapes)."""
+    if 0 in shape:
+        return None
+    try:
+        if is_float(dtype):  # "NaN"/"Infinity" tokens parse as float(); payload tokens do not
+            array = np.array(values, dtype=np.float64)
+        else:
+            array = np.array(values)
+            if array.dtype.kind not in ("b" if dtype == np.bool_ else "iu"):
+                return None
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if array.shape != shape:
+        return None
+    if array.dtype.kind in "iu" and array.size:
+        info = np.iinfo(dtype)
+        if array.min() < info.min or array.max() > info.max:
+            return None
+    return array.astype(dtype)
+
+
 def _values(values: Any, entry: dict[str, Any], where: str) -> np.ndarray:
     """Nested JSON values -> array of the entry's dtype and shape."""
     dtype = dtype_from_name(entry["dtype"])
+    fast = _fast_values(values, dtype, tuple(entry["shape"]))
+    if fast is not None:
+        return fast
     try:
         nested = np.array(values, dtype=object)
     except ValueError:
@@ -289,8 +316,10 @@ def _is_json_export(probe: Probe) -> bool:
 
 
 def read_json(path: Path, options: ReadOptions) -> WeightSet:
+    import orjson
+
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = orjson.loads(path.read_bytes())
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), dict):
@@ -334,12 +363,44 @@ def wide_shape(shape: tuple[int, ...]) -> tuple[int, int]:
     return (shape[0], int(np.prod(shape[1:], dtype=np.int64)))
 
 
+def _fast_wide(raw: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Float values of a wide CSV parsed in C, the row structure checked on the bytes; None
+    when the slow path must decide (other dtypes, NaN payload tokens, CRLF, damage)."""
+    rows, width = wide_shape(shape)
+    if not is_float(dtype) or rows * width == 0 or not raw.endswith(b"\n") or b"\r" in raw:
+        return None
+    buf = np.frombuffer(raw, np.uint8)
+    ends = np.flatnonzero(buf == ord("\n"))
+    commas = np.flatnonzero(buf == ord(","))
+    per_row = np.bincount(np.searchsorted(ends, commas), minlength=len(ends))
+    if len(ends) != rows or np.any(per_row != width - 1):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy warns, not raises, when a token does not parse
+        try:
+            flat = np.fromstring(raw.replace(b"\n", b",").decode("ascii"), np.float64, sep=",")
+        except (ValueError, DeprecationWarning, UnicodeDecodeError):
+            return None
+    if flat.size != rows * width:
+        return None
+    return flat.astype(dtype).reshape(shape)
+
+
 def _read_wide(folder: Path, entry: dict[str, Any]) -> np.ndarray:
     target = _inside(folder, entry["location"])
     if not target.is_file():
         raise InputError(f"{folder}: tensor {entry['name']!r}: {entry['location']} is missing")
-    text = target.read_text(encoding="utf-8")
+    raw = target.read_bytes()
     shape = tuple(entry["shape"])
+    fast = _fast_wide(raw, dtype_from_name(entry["dtype"]), shape)
+    if fast is not None:
+        return fast
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(
+            f"{folder}: tensor {entry['name']!r}: {entry['location']} is not UTF-8 text"
+        ) from None
     rows = [line.split(",") for line in text.splitlines()]
     expected = wide_shape(shape)
     found = (len(rows), max((len(r) for r in rows), default=0)) if rows else (0, expected[1])
