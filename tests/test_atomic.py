@@ -159,3 +159,29 @@ def test_no_temp_file_is_left_when_the_source_is_refused(tmp_path, cli):
     listing = sorted(os.listdir(tmp_path))
     assert cli("export", source, "-o", tmp_path / "x.npz").exit_code == 3
     assert sorted(os.listdir(tmp_path)) == listing
+
+
+def test_interrupted_batch_keeps_finished_outputs_and_nothing_else(tmp_path):
+    rng = np.random.default_rng(0)
+    sources = []
+    for i in range(4):
+        sources.append(tmp_path / f"m{i}.npz")
+        np.savez(sources[-1], w=rng.random(4_000_000, dtype=np.float32))
+    out = tmp_path / "out"
+    out.mkdir()
+    command = [sys.executable, "-m", "exporter", "export", *map(str, sources), "-o", str(out),
+               "--format", "json", "--jobs", "2"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    first = ""
+    while "wrote" not in first:  # interrupt once the first output is finished
+        first = process.stderr.readline()
+        assert first or process.poll() is None, "the batch ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read()
+    assert process.wait(timeout=60) == 130
+    assert "finished output(s) kept, the rest were not written" in rest
+    assert "Traceback" not in first + rest
+    assert leftovers(out) == []
+    written = sorted(out.iterdir())
+    assert 1 <= len(written) < 4
+    assert all(exporter.validate(path).ok for path in written)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -61,10 +62,27 @@ def export_one(
             "parameters": manifest["totals"]["parameters"], "warnings": manifest.get("warnings", [])}  # fmt: skip
 
 
+_busy = False  # in a --jobs worker: an export is running (Ctrl-C must clean up, not just exit)
+
+
+def _quiet_interrupts() -> None:
+    """--jobs worker start-up: Ctrl-C stops an idle worker silently, a busy one cleanly."""
+    import signal
+
+    def interrupted(_signum: int, _frame: Any) -> None:
+        if _busy:
+            raise KeyboardInterrupt
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, interrupted)
+
+
 def _worker(
     source: str, out: str | None, fmt: str | None, options: dict[str, Any]
 ) -> dict[str, Any]:
     """One export of a batch: its result, or its error (a bug included), never an exception."""
+    global _busy
+    _busy = True
     try:
         return {"ok": True, **export_one(source, out, fmt, options)}
     except ExporterError as exc:
@@ -72,6 +90,8 @@ def _worker(
     except Exception as exc:  # one source's bug must not hide the others' results
         error = f"internal error: {type(exc).__name__}: {exc} (run it alone with --debug)"
         return {"ok": False, "source": source, "error": error, "exit_code": INTERNAL_ERROR}
+    finally:
+        _busy = False
 
 
 def _plan(
@@ -182,8 +202,6 @@ def export(
         _report(result)
         return
     results = _run_all(plan, format, options, jobs)
-    for result in results:
-        _report(result)
     failed = [r for r in results if not r["ok"]]
     if failed:
         err(f"{len(failed)} of {len(results)} exports failed")
@@ -191,13 +209,45 @@ def export(
 
 
 def _run_all(plan, fmt, options, jobs: int) -> list[dict[str, Any]]:
-    if jobs == 1:
-        return [_worker(s, o, fmt, dict(options)) for s, o in plan]
+    """Every export of a batch, each reported as it finishes; on Ctrl-C the finished ones are
+    kept, the ones being written are abandoned (each removes its temporary file), exit 130."""
+    results: list[dict[str, Any]] = []
+
+    def done(result: dict[str, Any]) -> None:
+        results.append(result)
+        _report(result)
+
+    try:
+        if jobs == 1:
+            for source, out in plan:
+                done(_worker(source, out, fmt, dict(options)))
+        else:
+            _run_parallel(plan, fmt, options, jobs, done)
+    except KeyboardInterrupt:
+        kept = sum(r["ok"] for r in results)
+        err(f"exporter: interrupted; {kept} finished output(s) kept, the rest were not written")
+        raise typer.Exit(130) from None
+    return results
+
+
+def _run_parallel(plan, fmt, options, jobs: int, done) -> None:
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    import signal
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")  # never fork a process that may hold TensorFlow
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(plan)), mp_context=context) as pool:
-        futures = [pool.submit(_worker, s, o, fmt, dict(options)) for s, o in plan]
-        return [f.result() for f in futures]
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(plan)), mp_context=context, initializer=_quiet_interrupts
+    )
+    futures = [pool.submit(_worker, s, o, fmt, dict(options)) for s, o in plan]
+    try:
+        for future in as_completed(futures):
+            done(future.result())
+        pool.shutdown()
+    except KeyboardInterrupt:
+        for child in multiprocessing.active_children():  # each cleans up its temporary file
+            with contextlib.suppress(OSError):
+                os.kill(child.pid, signal.SIGINT)
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
