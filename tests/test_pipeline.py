@@ -196,6 +196,12 @@ def test_several_sources_with_jobs(tmp_path, cli):
     )
     assert (out / "m0.json").is_file() and not (out / "broken.json").exists()
     assert cli("export", *models, "-o", tmp_path / "m.npz").exit_code == 2
+    result = cli("export", *models, "-o", tmp_path / "new", "--format", "npz")
+    assert result.exit_code == 0 and len(list((tmp_path / "new").iterdir())) == 3
+    (tmp_path / "other").mkdir()
+    twin = save_ridge(tmp_path / "other" / "m0.skops")
+    result = cli("export", models[0], twin, "-o", tmp_path / "new2", "--format", "npz")
+    assert result.exit_code == 2 and "m0.skops and " in result.stderr
 
 
 # ------------------------------------------------------------------ reproducible bytes

@@ -105,16 +105,23 @@ def _plan(
         raise UsageError("missing -o/--out (or --store DIR)")
     if len(sources) == 1:
         return [(sources[0], out)]
-    folder = Path(out)
-    if not folder.is_dir():
-        raise UsageError(f"with several sources, -o must be an existing folder ({out} is not)")
     if not fmt:
         raise UsageError("with several sources, give --format (npz, json, csv or safetensors)")
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"with several sources, -o names a folder; {out} is a file")
     ext = EXTENSIONS[format_for("", fmt).format]
     targets = [(s, str(folder / f"{stem(s)}{ext}")) for s in sources]
-    names = [t for _, t in targets]
-    if len(set(names)) != len(names):
-        raise UsageError("two sources have the same name; export them separately")
+    by_target: dict[str, list[str]] = {}
+    for source, target in targets:
+        by_target.setdefault(target, []).append(source)
+    clashes = [f"{' and '.join(s)} -> {t}" for t, s in by_target.items() if len(s) > 1]
+    if clashes:
+        raise UsageError(f"sources would write the same output: {'; '.join(clashes)}")
+    if not folder.is_dir():
+        if not folder.parent.is_dir():
+            raise UsageError(f"output folder {folder.parent} does not exist")
+        folder.mkdir()
     return targets
 
 
