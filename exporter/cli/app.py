@@ -78,8 +78,10 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except usage_error as exc:
-        command = exc.ctx.command_path if exc.ctx else "exporter"
-        print(f"exporter: error: {exc.format_message()} (see '{command} --help')", file=sys.stderr)
+        if exc.format_message().strip():  # empty when no command was given: help is shown
+            command = exc.ctx.command_path if exc.ctx else "exporter"
+            message = f"exporter: error: {exc.format_message()} (see '{command} --help')"
+            print(message, file=sys.stderr)
         sys.exit(exc.exit_code)
     except click_error as exc:
         print(f"exporter: error: {exc.format_message()}", file=sys.stderr)

@@ -31,7 +31,8 @@ def check(
     for violation in report.violations:
         err(f"✗ {violation['tensor']}: {violation['problem']}")
     if not report.ok:
-        err(f"✗ {source}: {len(report.violations)} violations of {spec}")
+        count = len(report.violations)
+        err(f"✗ {source}: {count} violation{'s' if count != 1 else ''} of {spec}")
         raise typer.Exit(1)
     err(f"✓ {source} meets {spec} ({report.checked} tensors)")
 

@@ -19,12 +19,14 @@ def print_table(summary: dict) -> None:
     src = summary["source"]
     err(
         f"{src['file'] or src['model_name'] or 'model'}: {src['kind']}"
-        + (f", {src['framework']} {src['framework_version']}" if src["framework"] else "")
+        + "".join(
+            f", {v}" for v in (src["framework"], src["framework_version"]) if v and v != src["kind"]
+        )
         + (f", {src['model_class']}" if src["model_class"] else "")
     )
     for warning in summary["warnings"]:
         err(f"warning: {warning}")
-    header = ("name", "shape", "dtype", "params", "train", "min", "max", "mean", "std")
+    header = ("name", "shape", "dtype", "params", "train", "min", "max", "mean", "std", "nan/inf")
     rows = [
         (
             r["name"],
@@ -36,6 +38,7 @@ def print_table(summary: dict) -> None:
             _fmt(r["max"]),
             _fmt(r["mean"]),
             _fmt(r["std"]),
+            str(r["nonfinite"]) if r["nonfinite"] else "-",
         )
         for r in summary["tensors"]
     ]
