@@ -226,3 +226,13 @@ def test_validate_checks_the_manifest_totals(tmp_path):
     problems = exporter.validate(out).problems
     assert problems == [{"tensor": "(manifest)", "problem": problems[0]["problem"]}]
     assert "totals.bytes says 1" in problems[0]["problem"]
+
+
+def test_csv_file_names_stay_short_for_long_tensor_names(tmp_path):
+    long = "layer_" + "x" * 400
+    ws = exporter.WeightSet([exporter.Tensor.from_array(f"{long}/kernel", np.ones(2)),
+                             exporter.Tensor.from_array(f"{long}y/kernel", np.zeros(2))])  # fmt: skip
+    exporter.export(ws, tmp_path / "csv", format="csv")
+    assert all(len(p.name) <= 200 for p in (tmp_path / "csv").rglob("*"))
+    back = exporter.load(tmp_path / "csv")
+    assert back.names() == ws.names() and back[f"{long}y/kernel"].read().tolist() == [0.0, 0.0]

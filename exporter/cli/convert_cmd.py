@@ -14,13 +14,17 @@ from .common import Force, Json, Trust, emit_json, err, handle_errors, info, pha
 Atol = Annotated[
     float | None,
     typer.Option(
-        "--atol", help="Absolute tolerance (default 1e-4 for float32 models, 1e-9 for float64)."
+        "--atol",
+        min=0.0,
+        help="Absolute tolerance (default 1e-4 for float32 models, 1e-9 for float64).",
     ),
 ]
 Rtol = Annotated[
     float | None,
     typer.Option(
-        "--rtol", help="Relative tolerance (default 1e-3 for float32 models, 1e-7 for float64)."
+        "--rtol",
+        min=0.0,
+        help="Relative tolerance (default 1e-3 for float32 models, 1e-7 for float64).",
     ),
 ]
 MaxLabelMismatch = Annotated[

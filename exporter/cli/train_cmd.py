@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from .common import Force, ProgressBar, handle_errors, info
@@ -120,9 +121,12 @@ def sklearn_command(
     run = sklearn_train.train(
         chosen, estimator=estimator, params=params, seed=seed, out=out, force=force
     )
-    info(
-        f"trained {estimator} on {chosen.name} ({len(chosen.X)} rows), score {run.score:.6g}; saved {run.path}"
-    )
+    for warning in run.warnings:
+        info(f"warning: {warning}")
+    score = f", score {run.score:.6g}" if run.score is not None else ""
+    info(f"trained {estimator} on {chosen.name} ({len(chosen.X)} rows){score}; saved {run.path}")
     for name in ("coef_", "intercept_"):
-        if hasattr(run.estimator, name):
-            info(f"{name} = {getattr(run.estimator, name)}")
+        value = getattr(run.estimator, name, None)
+        if value is not None:
+            shown = value if np.size(value) <= 10 else f"array of shape {np.shape(value)}"
+            info(f"{name} = {shown}")

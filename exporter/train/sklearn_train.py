@@ -8,7 +8,8 @@ y = X.[1,2] + 3 + seeded Gaussian noise (sigma 0.1). Saved with skops by default
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,9 @@ class SklearnRun:
 
     estimator: Any
     data: Data
-    score: float
+    score: float | None  # None for estimators without score() (transformers)
     path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @cache
@@ -122,12 +124,15 @@ def train(
     require("sklearn", "sklearn")
     est = build(estimator, params or {}, seed)
     y = data.y.ravel() if data.y.ndim == 2 and data.y.shape[1] == 1 else data.y
-    try:
-        est.fit(data.X, y)
-        score = float(est.score(data.X, y))
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"{estimator} cannot be fitted on {data.name}: {exc}") from None
-    run = SklearnRun(est, data, score)
+    with warnings.catch_warnings(record=True) as caught:  # e.g. ConvergenceWarning, as one line
+        warnings.simplefilter("always")
+        try:
+            est.fit(data.X, y)
+            score = float(est.score(data.X, y)) if hasattr(est, "score") else None
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"{estimator} cannot be fitted on {data.name}: {exc}") from None
+    messages = dict.fromkeys(str(w.message).splitlines()[0] for w in caught if str(w.message))
+    run = SklearnRun(est, data, score, warnings=list(messages))
     if out:
         save(est, Path(out), force=force)
         run.path = Path(out)

@@ -29,11 +29,24 @@ _SAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._ -"
 LONG_TABLE = "weights.csv"
 
 
+MAX_PART = 200  # bytes of one path component (file systems allow 255)
+
+
 def file_for(name: str) -> str:
-    """The relative CSV path for a tensor name (percent-encoding unsafe characters)."""
+    """The relative CSV path for a tensor name (percent-encoding unsafe characters; a component
+    too long for a file system is cut and given a digest of its full text, so it stays unique)."""
     parts = ["".join(c if c in _SAFE else f"%{ord(c):02X}" for c in p) for p in name.split("/")]
     parts = ["%2E" + p[1:] if p.startswith(".") else p for p in parts]
+    parts = [_short(p) for p in parts]
     return "/".join(parts) + ".csv"
+
+
+def _short(part: str) -> str:
+    if len(part) <= MAX_PART:
+        return part
+    import hashlib
+
+    return f"{part[: MAX_PART - 17]}~{hashlib.sha256(part.encode()).hexdigest()[:16]}"
 
 
 def wide_matrix(array: np.ndarray) -> np.ndarray:
