@@ -236,3 +236,17 @@ def test_csv_file_names_stay_short_for_long_tensor_names(tmp_path):
     assert all(len(p.name) <= 200 for p in (tmp_path / "csv").rglob("*"))
     back = exporter.load(tmp_path / "csv")
     assert back.names() == ws.names() and back[f"{long}y/kernel"].read().tolist() == [0.0, 0.0]
+
+
+def test_npz_edited_and_resaved_with_numpy_still_reads(tmp_path, cli):
+    exporter.export(tricky_weightset(), tmp_path / "w.npz")
+    arrays = dict(np.load(tmp_path / "w.npz"))  # manifest.json comes back as a bytes array
+    arrays["dense/kernel"] = arrays["dense/kernel"] + np.float32(1)
+    np.savez(tmp_path / "edited.npz", **arrays)
+    back = exporter.load(tmp_path / "edited.npz")
+    assert back.names() == tricky_weightset().names()
+    assert back["brain"].dtype == ml_dtypes.bfloat16  # the manifest's dtype, not the storage uint16
+    report = exporter.validate(tmp_path / "edited.npz")
+    assert [p["tensor"] for p in report.problems] == ["dense/kernel"]
+    assert cli("export", tmp_path / "edited.npz", "-o", tmp_path / "again.npz").exit_code == 0
+    assert exporter.validate(tmp_path / "again.npz").ok

@@ -114,15 +114,14 @@ def _npz_loader(path: Path, archive: zipfile.ZipFile, handle, member: str, dtype
 def read_npz(path: Path, options: ReadOptions) -> WeightSet:
     with open_zip(path) as archive, open(path, "rb") as handle:
         members = archive.namelist()
-        if "manifest.json" in members:
-            info = archive.getinfo("manifest.json")
-            if info.file_size > MAX_MANIFEST_BYTES:
-                raise InputError(f"{path}: manifest.json is {info.file_size:,} bytes; refused")
-            manifest = mf.parse(archive.read("manifest.json"), f"{path}")
+        text = _manifest_text(archive, path)
+        if text is not None:
+            manifest = mf.parse(text, f"{path}")
             ws = _from_manifest(
                 path, manifest, "npz", lambda e: _npz_tensor(path, archive, handle, e)
             )
             listed = {e.get("location", f"{e['name']}.npy") for e in manifest["tensors"]}
+            listed.add(RESAVED)
             _note_unlisted(ws, [m for m in members if m.endswith(".npy")], listed, "member")
             return ws
         ws = WeightSet(info=ModelInfo(kind="npz", file=path.name, naming="canonical"))
@@ -133,6 +132,26 @@ def read_npz(path: Path, options: ReadOptions) -> WeightSet:
                 ws.add(Tensor(member[:-4], dtype.newbyteorder("="), shape, loader))
         ws.info.warnings.append("plain .npz without a manifest: names are the archive's keys")
         return ws
+
+
+RESAVED = "manifest.json.npy"  # dict(np.load(x)) then np.savez(**d) keeps it as a bytes array
+
+
+def _manifest_text(archive: zipfile.ZipFile, path: Path) -> bytes | None:
+    """The manifest of an NPZ: the manifest.json member, or the same text re-saved by numpy."""
+    for member in ("manifest.json", RESAVED):
+        if member in archive.NameToInfo:
+            size = archive.getinfo(member).file_size
+            if size > MAX_MANIFEST_BYTES:
+                raise InputError(f"{path}: {member} is {size:,} bytes; refused")
+            if member == "manifest.json":
+                return archive.read(member)
+            with archive.open(member) as stream:
+                array = np.lib.format.read_array(stream, allow_pickle=False)
+            if array.ndim == 0 and array.dtype.kind in "SU":
+                value = array.item()
+                return value.encode() if isinstance(value, str) else value
+    return None
 
 
 def _npz_tensor(path: Path, archive: zipfile.ZipFile, handle, entry: dict[str, Any]) -> Tensor:
