@@ -100,3 +100,11 @@ def test_diff_and_check_a_weights_h5_by_canonical_name_with_config(model_file, t
     assert (
         cli("check", bare, "--spec", tmp_path / "spec.json", "--config", model_file).exit_code == 0
     )
+
+
+def test_a_config_of_another_model_is_refused(model_file, tmp_path, cli):
+    keras = frameworks.keras()
+    other = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, name="other")], name="o")
+    other.save_weights(tmp_path / "other.weights.h5")
+    result = cli("inspect", tmp_path / "other.weights.h5", "--config", model_file)
+    assert result.exit_code == 3 and "describes another model" in result.stderr

@@ -160,8 +160,9 @@ def test_weights_h5_without_config_is_positional(small):
     assert not any(name.startswith(("shared", "frozen_d", "out")) for name in ws.names())
 
 
-def test_weights_h5_layer_name_attr_is_used(small, tmp_path):
-    """Keras 3.15 stores the layer name in attr `name` of each vars group."""
+def test_weights_h5_layer_name_attr_is_checked_against_the_config(small, tmp_path):
+    """Keras 3.15 stores the layer name in attr `name` of each vars group: a config whose
+    layer names differ is the config of another model, refused rather than misapplied."""
     _, paths = small["keras", "nested"]
     with h5py.File(paths["weights"]) as handle:
         assert handle["layers/dense/vars"].attrs["name"] == "shared"
@@ -169,8 +170,8 @@ def test_weights_h5_layer_name_attr_is_used(small, tmp_path):
     shutil.copy(paths["weights"], copy)
     with h5py.File(copy, "r+") as handle:
         handle["layers/dense/vars"].attrs["name"] = "renamed"
-    ws = read_path(copy, ReadOptions(config=str(paths["keras"])))
-    assert ws.names()[:2] == ["renamed/kernel", "renamed/bias"]
+    with pytest.raises(InputError, match="config 'shared', file 'renamed'"):
+        read_path(copy, ReadOptions(config=str(paths["keras"])))
 
 
 # ---- big models -----------------------------------------------------------------------------

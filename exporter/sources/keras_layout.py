@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import InputError
 from .keras_config import LayerNode, Slot, layer_slots
 from .keras_h5 import attr_list, attr_text
 
@@ -44,6 +45,7 @@ class WeightsTree:
         self.found: list[Found] = []
         self.seen: set[str] = set()
         self.warnings: list[str] = []
+        self.mismatched: list[str] = []  # config layer names the file names otherwise
 
     def walk_model(self, model: LayerNode) -> list[Found]:
         for slot in layer_slots(model, self.legacy) or []:
@@ -51,6 +53,12 @@ class WeightsTree:
                 self._own(self.root.get("vars"), "", None, model.trainable)
             else:
                 self._child(self.root, slot, "")
+        if self.mismatched:
+            shown = ", ".join(self.mismatched[:3]) + (" ..." if len(self.mismatched) > 3 else "")
+            raise InputError(
+                f"the model config describes another model: its layers are not the file's "
+                f"({shown}); give the config this file was saved with"
+            )
         self._leftovers()
         return self.found
 
@@ -61,7 +69,9 @@ class WeightsTree:
         node = slot.child
         name = node.name
         if "vars" in group and "name" in group["vars"].attrs:
-            name = attr_text(group["vars"].attrs["name"])  # Keras >= 3.15 stores the layer name
+            stored = attr_text(group["vars"].attrs["name"])  # Keras >= 3.15 stores the layer name
+            if stored != name:
+                self.mismatched.append(f"config {name!r}, file {stored!r}")
         self._layer(group, node, join(prefix, name))
 
     def _layer(self, group: Any, node: LayerNode, full: str) -> None:
