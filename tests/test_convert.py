@@ -414,4 +414,21 @@ def test_verify_an_onnx_with_a_fixed_batch_and_one_that_does_not_fit(sklearn_fil
     other = convert_sklearn(est, initial_types=[("X", FloatTensorType([None, 3]))])
     onnx.save(other, tmp_path / "other.onnx")
     result = run("verify", source, tmp_path / "other.onnx")
-    assert result.exit_code == 3 and "cannot run on the inputs of the check" in result.stderr
+    assert result.exit_code == 3 and "the check could not run" in result.stderr
+
+
+def test_kmeans_converts_and_inputs_are_checked_first(tmp_path):
+    import skops.io as sio
+    from sklearn.cluster import KMeans
+
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    sio.dump(KMeans(3, n_init=2, random_state=0).fit(X), tmp_path / "km.skops")
+    document = convert_ok(tmp_path / "km.skops", tmp_path / "km.onnx")
+    assert output_names(document) == ["label", "scores"]
+    result = run(
+        "convert", tmp_path / "km.skops", "-o", tmp_path / "x.onnx", "--inputs", tmp_path / "no.npz"
+    )
+    assert result.exit_code == 3 and "no such file" in result.stderr
+    assert not (tmp_path / "x.onnx").exists()
+    result = run("convert", tmp_path / "km.skops", "-o", tmp_path / "y.onnx", "--atol", "-1")
+    assert result.exit_code == 2

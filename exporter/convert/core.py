@@ -129,6 +129,8 @@ def convert(
     options = options or ConvertOptions()
     out = Path(out)
     check_destination(out, force)  # before the (slow) conversion
+    if options.inputs:
+        check_input_path(options.inputs)
     if out.suffix.lower() != ".onnx":
         raise UsageError(f"{out}: the output of convert is an .onnx file")
     model = load_source(source, options.trust)
@@ -149,6 +151,8 @@ def verify(
     """Check an ONNX model made elsewhere against its source model."""
     options = options or ConvertOptions()
     path = check_input_path(onnx_path)
+    if options.inputs:
+        check_input_path(options.inputs)
     onnx = require("onnx", "convert")
     try:
         proto = onnx.load(str(path))
@@ -170,7 +174,12 @@ def _check(
     checks: list[OutputCheck] = []
     validation: dict[str, Any] = {"performed": options.validate}
     if options.validate:
-        checks, validation = _validate(model, path, options, notes)
+        hint = (
+            f"are the ONNX model and the source the same model? ({path} is unchanged)"
+            if command == "verify"
+            else f"pass real inputs with --inputs FILE.npz ({path} was written)"
+        )
+        checks, validation = _validate(model, path, options, notes, hint)
     weights = match_weights(conv.weights(model), proto)
     ok = all(check.ok for check in checks)
     document = {
@@ -189,7 +198,7 @@ def _check(
 
 
 def _validate(
-    model: SourceModel, path: Path, options: ConvertOptions, notes: list[str]
+    model: SourceModel, path: Path, options: ConvertOptions, notes: list[str], hint: str
 ) -> tuple[list[OutputCheck], dict[str, Any]]:
     conv = converter(model.framework)
     runner = OnnxRunner(path)
@@ -203,8 +212,10 @@ def _validate(
         samples = _batch_size(runner.inputs, options.samples, notes)
         inputs = conv.sample_inputs(model, runner.inputs, rng, samples)
         origin = {"origin": "seeded", "seed": options.seed, "samples": samples}
-    expected = _run_or_explain(lambda: conv.run(model, inputs, options), "the source model", path)
-    actual = _run_or_explain(lambda: runner.run(inputs), "onnxruntime", path)
+    where = "given" if options.inputs else "seeded random"
+    source_run = lambda: conv.run(model, inputs, options)  # noqa: E731
+    expected = _run_or_explain(source_run, f"the source model on the {where} inputs", hint)
+    actual = _run_or_explain(lambda: runner.run(inputs), f"onnxruntime on the {where} inputs", hint)
     labels = conv.label_outputs(model, options)
     checks, more = compare(expected, actual, labels, atol, rtol, options.max_label_mismatch)
     notes.extend(more)
@@ -220,9 +231,9 @@ def _validate(
     return checks, validation
 
 
-def _run_or_explain(run: Any, who: str, path: Path) -> Any:
-    """run(), with a failure on these inputs (wrong names, shapes, feature counts) as InputError:
-    the ONNX model and its source do not take the same inputs."""
+def _run_or_explain(run: Any, what: str, hint: str) -> Any:
+    """run(), with a failure on the check's inputs (wrong names, shapes, feature counts, values
+    a model refuses such as unknown categories) as one InputError line ending with hint."""
     try:
         return run()
     except ExporterError:
@@ -230,10 +241,7 @@ def _run_or_explain(run: Any, who: str, path: Path) -> Any:
     except Exception as exc:  # onnxruntime, Keras and scikit-learn each raise their own types
         text = str(exc).strip()
         first = text.splitlines()[0] if text else type(exc).__name__
-        raise InputError(
-            f"{path}: {who} cannot run on the inputs of the check; are the ONNX model and the "
-            f"source the same model? ({first})"
-        ) from None
+        raise InputError(f"the check could not run {what} ({first}); {hint}") from None
 
 
 def _batch_size(specs: list[Any], requested: int, notes: list[str]) -> int:

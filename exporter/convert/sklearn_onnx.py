@@ -147,8 +147,16 @@ def _check_runnable(proto: Any, est: Any, options: ConvertOptions) -> None:
 
 
 def _sklearn_input(inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The one input, widened to float64 for scikit-learn (the same values: every float32 is
+    exact in float64), since some fitted models (KMeans) refuse float32 arrays."""
     (array,) = inputs.values()
-    return array
+    return array.astype(np.float64) if array.dtype == np.float32 else array
+
+
+def is_clusterer(est: Any) -> bool:
+    from sklearn.base import is_clusterer as check
+
+    return bool(check(est))
 
 
 def run(
@@ -170,6 +178,9 @@ def run(
                 )
             )
             return {label: np.asarray(est.predict(X)), scores: _scores(est, X)}
+        if is_clusterer(final) and hasattr(est, "transform"):
+            # skl2onnx: label = predict(), scores = transform() (distances to the centres)
+            return {"label": np.asarray(est.predict(X)), "scores": np.asarray(est.transform(X))}
         if hasattr(est, "predict"):
             values = np.asarray(est.predict(X))
         else:
