@@ -432,3 +432,12 @@ def test_kmeans_converts_and_inputs_are_checked_first(tmp_path):
     assert not (tmp_path / "x.onnx").exists()
     result = run("convert", tmp_path / "km.skops", "-o", tmp_path / "y.onnx", "--atol", "-1")
     assert result.exit_code == 2
+
+
+def test_tf_keras_model_files_convert(tmp_path):
+    tf_keras = pytest.importorskip("tf_keras")
+    model = tf_keras.Sequential([tf_keras.layers.Input((6,)), tf_keras.layers.Dense(4, activation="relu"),
+                                 tf_keras.layers.Dense(1)])  # fmt: skip
+    model.save(tmp_path / "m.h5")
+    document = convert_ok(tmp_path / "m.h5", tmp_path / "m.onnx")
+    assert document["source"]["kind"] == "keras-h5"

@@ -114,9 +114,11 @@ def load_keras_model(path: Path, *, compile: bool = False) -> Any:
     storage, zip bombs), with errors turned into one-line InputErrors."""
     from . import audit_keras_file
 
+    keras = None
     if Path(path).is_file():  # a SavedModel folder has no HDF5/zip to check
         audit_keras_file(Path(path))
-    keras = frameworks.keras()
+        keras = _tf_keras_for(Path(path))
+    keras = keras or frameworks.keras()
     try:
         return keras.models.load_model(path, safe_mode=True, compile=compile)
     except ValueError as exc:
@@ -128,6 +130,33 @@ def load_keras_model(path: Path, *, compile: bool = False) -> Any:
         raise InputError(f"{path}: Keras cannot load it: {text.splitlines()[0]}") from None
     except (OSError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{path}: Keras cannot load it: {str(exc).splitlines()[0]}") from None
+
+
+def _tf_keras_for(path: Path) -> Any:
+    """tf_keras for a file saved by tf-keras (Keras 2), which Keras 3 cannot load; else None.
+
+    The config is audited first: tf-keras runs Lambda code from an .h5 even in safe mode, so
+    code and foreign modules are refused here, before tf-keras sees the file.
+    """
+    from .keras_config import audit_config
+    from .keras_files import load_config
+
+    try:
+        config, version = load_config(path)
+    except InputError:
+        return None  # not a full model file: let Keras say what it is
+    if version is None or version.startswith("3"):
+        return None
+    audit_config(config, str(path), trust=False)
+    try:
+        frameworks.tensorflow()
+        import tf_keras
+    except ImportError:
+        raise InputError(
+            f"{path}: saved by tf-keras {version} (Keras 2), which Keras 3 cannot load; "
+            "install tf_keras (pip install tf-keras) to use it here"
+        ) from None
+    return tf_keras
 
 
 def read_via_keras(path: Path, options: Any) -> WeightSet:
