@@ -157,7 +157,11 @@ def check_header(manifest: Any, where: str) -> None:
 
 # Warnings about how an earlier file was read (its data against its own manifest) describe that
 # file, not this export: they stay in the record of where it came from, not in new warnings.
-READ_WARNINGS = ("data does not match the manifest's sha256", "not listed in the manifest")
+READ_WARNINGS = (
+    "data does not match the manifest's sha256",
+    "not listed in the manifest",
+    "plain .npz without a manifest",
+)
 
 
 def info_from_manifest(manifest: dict[str, Any], kind: str, file: str | None) -> ModelInfo:

@@ -49,7 +49,8 @@ def spec(
     """Write the spec (names, shapes, dtypes) of SOURCE: the contract for `exporter check`."""
     from .. import spec as spec_mod
 
-    written = spec_mod.write_spec(
-        api.load(source, trust=trust, via=via, config=config), out, force=force
-    )
+    ws = api.load(source, trust=trust, via=via, config=config)
+    for warning in ws.info.warnings:  # e.g. positional names: a contract nobody should sign
+        info(f"warning: {warning}")
+    written = spec_mod.write_spec(ws, out, force=force)
     info(f"wrote {out}: {len(written['tensors'])} tensors")
