@@ -396,7 +396,7 @@ def machine() -> list[str]:
     free = shutil.disk_usage(tempfile.gettempdir()).free / (1 << 30)
     versions = []
     for package in ("numpy", "h5py", "onnx", "orjson", "safetensors", "pyarrow", "keras",
-                    "tensorflow-cpu", "tf2onnx", "exporter"):  # fmt: skip
+                    "tensorflow", "tensorflow-cpu", "tf2onnx", "exporter"):  # fmt: skip
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions.append(f"{package} {metadata.version(package)}")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
