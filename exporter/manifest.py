@@ -134,6 +134,11 @@ def parse(text: str | bytes, where: str) -> dict[str, Any]:
         manifest = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{where}: manifest is not valid JSON ({exc})") from None
+    return check(manifest, where)
+
+
+def check(manifest: Any, where: str) -> dict[str, Any]:
+    """A manifest already parsed (inside a JSON export or a spec), checked like parse() does."""
     check_header(manifest, where)
     schemas.check(manifest, schemas.MANIFEST, f"{where}: manifest")
     return manifest

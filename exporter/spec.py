@@ -60,7 +60,7 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
             schemas.check(document, SPEC_SCHEMA, f"{path}")
             return document
         if isinstance(document, dict) and document.get("format") == mf.FORMAT:
-            return _from_manifest(mf.parse(json.dumps(document), str(path)))
+            return _from_manifest(mf.check(document, str(path)))
     from .sources import read_path
 
     manifest = read_path(path).info.extra.get("manifest")

@@ -566,7 +566,8 @@ def _onnx_length(folder: Path) -> Path:
     return path
 
 
-def _onnx_symlink(folder: Path) -> Path:
+def _onnx_linked(folder: Path, link: Callable[[Path, Path], None]) -> Path:
+    """A model whose external data file is a link (made by link(target, name)) to a file outside."""
     import onnx_models as om
 
     outside = folder / "outside"
@@ -575,21 +576,16 @@ def _onnx_symlink(folder: Path) -> Path:
     inner = folder / "model"
     inner.mkdir()
     path, _ = om.external_model(inner, write_data=False)
-    (inner / "weights.bin").symlink_to(outside / "weights.bin")
+    link(outside / "weights.bin", inner / "weights.bin")
     return path
+
+
+def _onnx_symlink(folder: Path) -> Path:
+    return _onnx_linked(folder, lambda target, name: name.symlink_to(target))
 
 
 def _onnx_hardlink(folder: Path) -> Path:
-    import onnx_models as om
-
-    outside = folder / "outside"
-    outside.mkdir()
-    om.external_model(outside)
-    inner = folder / "model"
-    inner.mkdir()
-    path, _ = om.external_model(inner, write_data=False)
-    os.link(outside / "weights.bin", inner / "weights.bin")
-    return path
+    return _onnx_linked(folder, os.link)
 
 
 def _onnx_dotdot(folder: Path) -> Path:

@@ -70,7 +70,7 @@ def load_source(source: Any, trust: bool = False) -> SourceModel:
     if not isinstance(source, (str, os.PathLike)):
         return _object_source(source)
     path = check_input_path(source)
-    from ..sources.keras_api import file_sha256
+    from ..hashing import file_sha256
 
     if path.is_dir():
         if not (path / "saved_model.pb").is_file():
@@ -282,7 +282,7 @@ def _source_json(model: SourceModel) -> dict[str, Any]:
 def _onnx_json(path: Path, proto: Any, converter_library: str | None) -> dict[str, Any]:
     from onnx import helper
 
-    from ..sources.keras_api import file_sha256
+    from ..hashing import file_sha256
 
     initializers = {t.name for t in proto.graph.initializer}
 

@@ -343,9 +343,7 @@ def read_json(path: Path, options: ReadOptions) -> WeightSet:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), dict):
         raise InputError(f"{path}: not an exporter JSON export (no 'data' object)")
-    manifest = document.get("manifest")
-    mf.check_header(manifest, str(path))
-    manifest = mf.parse(json.dumps(manifest), str(path))
+    manifest = mf.check(document.get("manifest"), str(path))
     data = document["data"]
 
     def make(entry: dict[str, Any]) -> Tensor:

@@ -46,9 +46,9 @@ import numpy as np
 
 from ..dtypes import SUPPORTED, dtype_name, is_float
 from ..errors import InputError, UnsupportedError
+from ..hashing import FileDigest
 from ..weightset import ModelInfo, Tensor, WeightSet
 from . import READERS, Probe, Reader, ReadOptions
-from .keras_api import file_sha256
 from .onnx_external import external_ref, load_external
 
 MAX_PROTO_BYTES = (1 << 31) - 1
@@ -519,7 +519,7 @@ def load_model_proto(path: Path):
 def read_onnx(path: Path, options: ReadOptions) -> WeightSet:
     """Read an ONNX model file: every stored parameter, external data memory-mapped lazily."""
     model = load_model_proto(path)
-    return weightset_from_onnx(model, folder=path.parent, file=path.name, sha256=file_sha256(path))
+    return weightset_from_onnx(model, folder=path.parent, file=path.name, sha256=FileDigest(path))
 
 
 READERS.register("onnx", Reader("onnx", _is_onnx, read_onnx, "ONNX model (.onnx)"))

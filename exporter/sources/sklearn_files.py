@@ -10,9 +10,9 @@ import pickletools
 from pathlib import Path
 
 from ..errors import InputError, UnsafeInputError, require
+from ..hashing import FileDigest
 from ..weightset import WeightSet
 from . import READERS, Probe, Reader, ReadOptions, probe
-from .keras_api import file_sha256
 
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
 
@@ -76,7 +76,7 @@ def read_skops(path: Path, options: ReadOptions) -> WeightSet:
 
     est = _load_skops(path)
     return weightset_from_estimator(
-        est, kind="sklearn-skops", file=path.name, sha256=file_sha256(path)
+        est, kind="sklearn-skops", file=path.name, sha256=FileDigest(path)
     )
 
 
@@ -92,7 +92,7 @@ def read_pickle(path: Path, options: ReadOptions) -> WeightSet:
 
     est = load_estimator(path, options.trust)
     return weightset_from_estimator(
-        est, kind="sklearn-pickle", file=path.name, sha256=file_sha256(path)
+        est, kind="sklearn-pickle", file=path.name, sha256=FileDigest(path)
     )
 
 
