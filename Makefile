@@ -44,24 +44,19 @@ EXPORTER     ?= $(BIN)/exporter
 EXPORTER_DEP ?= $(STAMP)
 EXPORT_FLAGS ?= --quiet
 
-define export_rules
-$(WEIGHTS_DIR)/%.npz: $(MODELS_DIR)/%.$(1) | $(EXPORTER_DEP)
+define export_rule
+$(WEIGHTS_DIR)/%.$(2): $(MODELS_DIR)/%.$(1) | $(EXPORTER_DEP)
 	@mkdir -p $$(@D)
-	$(EXPORTER) $(EXPORT_FLAGS) export $$< -o $$@ --format npz --force
-$(WEIGHTS_DIR)/%.json: $(MODELS_DIR)/%.$(1) | $(EXPORTER_DEP)
-	@mkdir -p $$(@D)
-	$(EXPORTER) $(EXPORT_FLAGS) export $$< -o $$@ --format json --force
-$(WEIGHTS_DIR)/%.csv: $(MODELS_DIR)/%.$(1) | $(EXPORTER_DEP)
-	@mkdir -p $$(@D)
-	$(EXPORTER) $(EXPORT_FLAGS) export $$< -o $$@ --format csv --force
-$(WEIGHTS_DIR)/%.safetensors: $(MODELS_DIR)/%.$(1) | $(EXPORTER_DEP)
-	@mkdir -p $$(@D)
-	$(EXPORTER) $(EXPORT_FLAGS) export $$< -o $$@ --format safetensors --force
+	$(EXPORTER) $(EXPORT_FLAGS) export $$< -o $$@ --format $(2) --force
+endef
+define convert_rule
 $(WEIGHTS_DIR)/%.onnx: $(MODELS_DIR)/%.$(1) | $(EXPORTER_DEP)
 	@mkdir -p $$(@D)
 	$(EXPORTER) $(EXPORT_FLAGS) convert $$< -o $$@ --force
 endef
-$(foreach ext,keras h5 skops,$(eval $(call export_rules,$(ext))))
+$(foreach model,keras h5 skops,\
+  $(foreach format,npz json csv safetensors,$(eval $(call export_rule,$(model),$(format))))\
+  $(eval $(call convert_rule,$(model))))
 
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache
