@@ -63,16 +63,22 @@ def export_one(
 
 
 _busy = False  # in a --jobs worker: an export is running (Ctrl-C must clean up, not just exit)
+_cancelled = False  # in a --jobs worker: Ctrl-C came; every later item is skipped
 
 
 def _quiet_interrupts() -> None:
-    """--jobs worker start-up: Ctrl-C stops an idle worker silently, a busy one cleanly."""
+    """--jobs worker start-up: the first Ctrl-C stops the export being written (it removes its
+    temporary file) and makes the worker skip every later item. A worker never exits on its own:
+    the pool would count it as crashed and kill the others in the middle of their clean-up."""
     import signal
 
     def interrupted(_signum: int, _frame: Any) -> None:
+        global _cancelled
+        if _cancelled:  # a second Ctrl-C (terminal and parent both send one) must not
+            return  # interrupt the clean-up of the first
+        _cancelled = True
         if _busy:
             raise KeyboardInterrupt
-        os._exit(130)
 
     signal.signal(signal.SIGINT, interrupted)
 
@@ -81,8 +87,6 @@ def _worker(
     source: str, out: str | None, fmt: str | None, options: dict[str, Any]
 ) -> dict[str, Any]:
     """One export of a batch: its result, or its error (a bug included), never an exception."""
-    global _busy
-    _busy = True
     try:
         return {"ok": True, **export_one(source, out, fmt, options)}
     except ExporterError as exc:
@@ -90,6 +94,21 @@ def _worker(
     except Exception as exc:  # one source's bug must not hide the others' results
         error = f"internal error: {type(exc).__name__}: {exc} (run it alone with --debug)"
         return {"ok": False, "source": source, "error": error, "exit_code": INTERNAL_ERROR}
+
+
+def _pool_worker(
+    source: str, out: str | None, fmt: str | None, options: dict[str, Any]
+) -> dict[str, Any]:
+    """_worker in a --jobs process: after Ctrl-C it reports "interrupted" instead of raising."""
+    global _busy
+    interrupted = {"ok": False, "source": source, "error": "interrupted", "exit_code": 130}
+    if _cancelled:
+        return interrupted
+    _busy = True
+    try:
+        return _worker(source, out, fmt, options)
+    except KeyboardInterrupt:
+        return interrupted
     finally:
         _busy = False
 
@@ -247,7 +266,7 @@ def _run_parallel(plan, fmt, options, jobs: int, done) -> None:
     pool = ProcessPoolExecutor(
         max_workers=min(jobs, len(plan)), mp_context=context, initializer=_quiet_interrupts
     )
-    futures = [pool.submit(_worker, s, o, fmt, dict(options)) for s, o in plan]
+    futures = [pool.submit(_pool_worker, s, o, fmt, dict(options)) for s, o in plan]
     try:
         for future in as_completed(futures):
             done(future.result())
