@@ -33,7 +33,8 @@ def _validator(name: str):
 
     documents = [(n, load_schema(n)) for n in schema_names()]
     registry = jsonschema_rs.Registry(
-        [(n, schema) for n, schema in documents] + [(schema["$id"], schema) for n, schema in documents]
+        [(n, schema) for n, schema in documents]
+        + [(schema["$id"], schema) for n, schema in documents]
     )
     return jsonschema_rs.validator_for(load_schema(name), registry=registry, validate_formats=True)
 

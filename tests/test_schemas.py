@@ -43,7 +43,9 @@ def _reference_error_paths(document, name):
     )
     cls = jsonschema.Draft202012Validator
     validator = cls(schemas.load_schema(name), registry=registry, format_checker=cls.FORMAT_CHECKER)
-    return sorted("/".join(map(str, e.absolute_path)) or "<root>" for e in validator.iter_errors(document))
+    return sorted(
+        "/".join(map(str, e.absolute_path)) or "<root>" for e in validator.iter_errors(document)
+    )
 
 
 def _manifest_variants(tmp_path):
