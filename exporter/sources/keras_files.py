@@ -20,7 +20,7 @@ from ..hashing import FileDigest
 from ..weightset import ModelInfo, Tensor, WeightSet
 from . import HDF5_MAGIC, READERS, ZIP_MAGIC, Probe, Reader, ReadOptions
 from .keras_config import LayerNode, audit_config, lambda_layers, layer_tree, parse_json
-from .keras_h5 import H5Handle, attr_text, audit, dataset_dtype, h5py
+from .keras_h5 import H5Handle, attr_text, audit, h5py
 from .keras_layout import (
     Found,
     WeightsTree,
@@ -164,12 +164,8 @@ def _weightset(handle: H5Handle, found: list[Found], info: ModelInfo) -> WeightS
     """Lazy tensors for the found datasets (each read from the open handle when needed)."""
     ws = WeightSet(info=info)
     for item in found:
-        dataset = handle.file[item.path]
-        if not hasattr(dataset, "shape"):
-            raise InputError(f"{handle.where}: {item.path} is a group, expected a weight dataset")
-        dtype = dataset_dtype(dataset, handle.where)
+        dtype, shape = handle.describe(item.path)
         loader = handle.loader(item.path, dtype)
-        shape = tuple(int(n) for n in dataset.shape)
         ws.add(Tensor(item.name, dtype, shape, loader, trainable=item.trainable, origin=item.path))
     return ws
 
@@ -177,7 +173,7 @@ def _weightset(handle: H5Handle, found: list[Found], info: ModelInfo) -> WeightS
 def _open(path: Path, member: str | None = None) -> H5Handle:
     handle = H5Handle(path, member)
     try:
-        audit(handle.file, handle.size, handle.where)
+        handle.facts = audit(handle.file, handle.size, handle.where)
     except BaseException:
         handle.close()
         raise
