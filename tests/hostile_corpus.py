@@ -559,6 +559,19 @@ def _onnx_offset(folder: Path) -> Path:
     return path
 
 
+def _onnx_short_raw_data(folder: Path) -> Path:
+    """An initializer whose raw_data is 4 bytes short of what its dims need."""
+    import onnx
+    import onnx_models as om
+    from onnx import numpy_helper
+
+    weights = numpy_helper.from_array(KERNEL, "W")
+    weights.raw_data = weights.raw_data[:-4]
+    path = folder / "short.onnx"
+    onnx.save(om.model(om.identity_graph([weights]), check=False), path)
+    return path
+
+
 def _onnx_length(folder: Path) -> Path:
     import onnx_models as om
 
@@ -840,6 +853,7 @@ CORPUS: list[Case] = [
     Case("onnx-external-past-end", _onnx_past_end, 3, "past the end"),
     Case("onnx-external-offset", _onnx_offset, 3, "past the end"),
     Case("onnx-external-length", _onnx_length, 3, "length"),
+    Case("onnx-short-raw-data", _onnx_short_raw_data, 3, "stores"),
     # declared sizes far beyond the file
     Case("npz-huge-header", _npz_huge_header, 3, "declares|bytes"),
     Case("safetensors-huge", _safetensors_huge, 3, "."),

@@ -402,8 +402,10 @@ def test_skl2onnx_random_forest_tree_arrays(sk, kind):
 def test_damaged_raw_data_is_input_error():
     tensor = numpy_helper.from_array(np.ones((2, 3), np.float32), "W")
     tensor.raw_data = tensor.raw_data[:-4]
+    ws = weightset_from_onnx(om.model(om.identity_graph([tensor]), check=False))
+    # raw bytes are checked when read: their length alone would cost a copy out of the protobuf
     with pytest.raises(InputError, match=r"'W'.*stores 20 bytes.*need 24"):
-        weightset_from_onnx(om.model(om.identity_graph([tensor]), check=False))
+        ws["W"].read()
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ external data file (checked first, see onnx_external) only when it is read.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -304,6 +305,8 @@ class _Collector:
             )
         if proto.data_location == EXTERNAL:
             source, origin = self.external_source(proto, dtype, shape, label, origin)
+        elif proto.HasField("raw_data") and sys.byteorder == "little":
+            source = _raw_decoder(proto, dtype, shape, label)  # its size is checked when read
         else:
             _check_stored_size(proto, dtype, shape, label)
             source = _decoder(proto, dtype, shape, label)
@@ -388,15 +391,32 @@ def _check_stored_size(proto, dtype: np.dtype, shape: tuple[int, ...], label: st
     """InputError unless the tensor stores exactly prod(shape) values of dtype."""
     count = int(np.prod(shape, dtype=np.int64))
     if proto.HasField("raw_data"):
-        stored, expected, unit = len(proto.raw_data), count * dtype.itemsize, "bytes"
+        _size_error(len(proto.raw_data), count * dtype.itemsize, "bytes", shape, label)
     else:
         field = _TYPED_FIELD.get(dtype_name(dtype), "int32_data")
-        stored, expected, unit = len(getattr(proto, field)), count, "values"
+        _size_error(len(getattr(proto, field)), count, "values", shape, label)
+
+
+def _size_error(stored: int, expected: int, unit: str, shape: tuple[int, ...], label: str) -> None:
     if stored != expected:
         raise InputError(
             f"{label}: stores {stored} {unit}, but its dtype and shape {list(shape)} need "
             f"{expected}; the model is damaged"
         )
+
+
+def _raw_decoder(proto, dtype: np.dtype, shape: tuple[int, ...], label: str):
+    """Loader of a tensor kept in raw_data (little-endian bytes of dtype): the bytes are copied
+    out of the protobuf once and used as they are (numpy_helper.to_array copies them twice, and
+    reading raw_data only to check its length is a third copy)."""
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+
+    def load() -> np.ndarray:
+        raw = proto.raw_data
+        _size_error(len(raw), expected, "bytes", shape, label)
+        return np.frombuffer(raw, dtype).reshape(shape)
+
+    return load
 
 
 def _decoder(proto, dtype: np.dtype, shape: tuple[int, ...], label: str):
