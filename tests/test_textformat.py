@@ -66,3 +66,49 @@ def test_bad_values_raise_input_error():
         parse_flat(["300"], np.dtype(np.uint8), "t")
     with pytest.raises(InputError):
         parse_flat(["maybe"], np.dtype(bool), "t")
+
+
+def test_float32_parse_back_only_where_the_proof_found_a_problem(monkeypatch):
+    import orjson
+
+    from exporter import textformat
+
+    def needed(values, dtype, exceptions):
+        monkeypatch.setattr(textformat, "F32_EXCEPTIONS", exceptions)
+        textformat._float32_exceptions.cache_clear()
+        return textformat._check_needed(np.array(values, dtype))
+
+    tricky = np.array(0x15AE43FD, np.uint32).view(np.float32)  # 7.038531e-26, which the
+    # literal 7.038531e-26 is not: read through float64 it rounds to the next float32 up
+
+    version = orjson.__version__
+    try:
+        assert needed([1.5, -2.0], np.float32, {version: (0x15AE43FD,)}) is False
+        assert needed([1.5, tricky], np.float32, {version: (0x15AE43FD,)}) is True
+        assert needed([1.5], np.float32, {"0.0.0": ()}) is True  # unproven version: checked
+        assert needed([1.5], np.float64, {version: ()}) is True  # only float32 was proven
+        assert needed([1, 2], np.int32, {}) is False  # integers are exact by construction
+    finally:
+        textformat._float32_exceptions.cache_clear()
+
+
+@pytest.mark.parametrize("tokens", [JSON_TOKENS, CSV_TOKENS], ids=["json", "csv"])
+def test_the_double_rounding_float32_reads_back(tokens):
+    # shortest text "7.038531e-26" reads back (through float64) as the next float32 up
+    values = np.array([0x15AE43FD, 0x95AE43FD, 0x3F800000], np.uint32).view(np.float32)
+    text = format_flat(values, tokens)
+    assert text[2] == "1.0" and text[0] != "7.038531e-26"
+    assert bits(parse_flat(text, np.dtype(np.float32), "test")) == bits(values)
+
+
+def test_the_float32_proof_finds_the_known_exception():
+    """bench/prove_float32_json.py on the 16M bit patterns holding 7.038531e-26 (about 1 s)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "bench" / "prove_float32_json.py"
+    spec = importlib.util.spec_from_file_location("prove_float32_json", path)
+    proof = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(proof)
+    checked, bad = proof.check_slice(0x15AE43FD // proof.SLICE)
+    assert (checked, bad) == (proof.SLICE, [0x15AE43FD])
