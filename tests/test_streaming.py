@@ -166,6 +166,40 @@ def test_safetensors_hashes_in_the_header_match_the_data(tmp_path):
     assert exporter.validate(tmp_path / "m.safetensors").ok
 
 
+def test_safetensors_starts_writing_before_the_source_digest_is_ready(tmp_path):
+    """The header is sized with a stand-in digest; the real one goes in once it is known."""
+    import hashlib
+    import threading
+
+    from exporter.hashing import FileDigest
+
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"model bytes")
+    ready, order = threading.Event(), []
+
+    class SlowDigest(FileDigest):
+        def __call__(self) -> str:
+            ready.wait(timeout=10)
+            order.append("digest")
+            return super().__call__()
+
+    ws = lazy_weightset(3, 1000)
+    ws.info.sha256 = SlowDigest(source)
+    for tensor in ws:
+
+        def first_read(load=tensor.source):
+            order.append("tensor")
+            ready.set()  # the digest is only released once writing has started
+            return load()
+
+        tensor.source = first_read
+    manifest = exporter.export(ws, tmp_path / "m.safetensors")
+    assert order[0] == "tensor" and "digest" in order
+    assert manifest["source"]["sha256"] == hashlib.sha256(b"model bytes").hexdigest()
+    with safe_open(str(tmp_path / "m.safetensors"), framework="numpy") as handle:
+        assert json.loads(handle.metadata()[METADATA_KEY]) == manifest
+
+
 def test_safetensors_float8_has_its_code_and_bytes(tmp_path):
     # safetensors.numpy 0.8 cannot load F8 tensors (it looks for numpy.float8_e4m3fn), so the
     # header and the bytes are checked directly.
@@ -181,3 +215,21 @@ def test_safetensors_float8_has_its_code_and_bytes(tmp_path):
     assert header["a"] == {"dtype": "F8_E4M3", "shape": [2, 3], "data_offsets": [0, 6]}
     assert header["b"] == {"dtype": "F8_E5M2", "shape": [4], "data_offsets": [6, 10]}
     assert raw[8 + size :] == array.tobytes() + other.tobytes()
+
+
+@pytest.mark.parametrize("small", [0, 1 << 30], ids=["mapped", "read"])
+def test_file_array_reads_any_offset_exactly_and_refuses_short_files(tmp_path, monkeypatch, small):
+    from exporter import mapping
+    from exporter.errors import InputError
+
+    monkeypatch.setattr(mapping, "SMALL_TENSOR_BYTES", small)
+    values = np.random.default_rng(0).random((300, 7)).astype(np.float32)
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"x" * 4099 + values.tobytes())  # an offset no page boundary matches
+    back = mapping.path_array(path, 4099, np.float32, (300, 7), "data.bin")
+    assert back.tobytes() == values.tobytes() and not back.flags.writeable
+    fortran = mapping.path_array(path, 4099, np.float32, (7, 300), "data.bin", order="F")
+    assert np.array_equal(fortran, values.reshape(-1).reshape((7, 300), order="F"))
+    assert mapping.path_array(path, 0, np.float32, (0, 3), "data.bin").shape == (0, 3)
+    with pytest.raises(InputError, match=r"data.bin: .*(ends before|cannot be mapped)"):
+        mapping.path_array(path, 4099 + 8, np.float32, (300, 7), "data.bin")

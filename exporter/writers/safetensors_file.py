@@ -14,6 +14,7 @@ over the placeholder. Each tensor is read once; memory is one tensor plus nothin
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ import numpy as np
 
 from .. import manifest as mf
 from ..dtypes import as_little_endian, dtype_name
-from ..weightset import HASH_CHUNK, Tensor, WeightSet
+from ..weightset import HASH_CHUNK, ModelInfo, Tensor, WeightSet
 from . import WRITERS, WriteOptions, Writer, write_and_hash
 
 METADATA_KEY = "exporter.manifest"
@@ -72,9 +73,21 @@ def _entries(ws: WeightSet, hashes: list[str]) -> list[mf.TensorEntry]:
 HEADER_SLACK = 4096
 
 
+def _placeholder_info(info: ModelInfo) -> ModelInfo:
+    """info with a stand-in of the same length for a source digest still being computed: sizing
+    the header must not wait for the whole source file to be hashed before writing starts."""
+    if isinstance(object.__getattribute__(info, "sha256"), str | None):
+        return info
+    stand_in = copy.copy(info)  # copies the fields as they are, without waiting for the digest
+    object.__setattr__(stand_in, "sha256", _PLACEHOLDER)
+    return stand_in
+
+
 def write_safetensors(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
     placeholder = mf.build(
-        ws.info, _entries(ws, [_PLACEHOLDER] * len(ws)), created=options.created_at
+        _placeholder_info(ws.info),
+        _entries(ws, [_PLACEHOLDER] * len(ws)),
+        created=options.created_at,
     )
     reserved = len(header_bytes(ws, placeholder)) + HEADER_SLACK
     hashes: list[str] = []
