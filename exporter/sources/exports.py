@@ -22,6 +22,7 @@ from .. import manifest as mf
 from ..archive import open_zip, stored_range
 from ..dtypes import dtype_from_name, dtype_name, is_float
 from ..errors import ExporterError, InputError, UnsafeInputError
+from ..mapping import path_array
 from ..textformat import parse_flat
 from ..weightset import ModelInfo, Tensor, WeightSet, sha256_of
 from . import DAMAGE_ERRORS, READERS, Probe, Reader, ReadOptions
@@ -91,11 +92,8 @@ def _npy_mapper(path: Path, offset: int, stored: np.dtype, shape: tuple, fortran
     until the values are used, so exporting from an NPZ streams from the page cache."""
 
     def load() -> np.ndarray:
-        if 0 in shape:
-            return np.zeros(shape, dtype)
-        array = np.memmap(path, dtype=stored, mode="r", offset=offset, shape=shape,
-                          order="F" if fortran else "C")  # fmt: skip
-        return _native(array, dtype)
+        order = "F" if fortran else "C"
+        return _native(path_array(path, offset, stored, shape, str(path), order), dtype)
 
     return load
 
@@ -537,10 +535,7 @@ def _safetensors_loader(path: Path, key: str, spec: dict[str, Any], data_start: 
         count = int(np.prod(shape, dtype=np.int64))
         if end - begin != count * dtype.itemsize:
             raise InputError(f"{path}: tensor {key!r} holds {end - begin} bytes, not {shape}")
-        if count == 0:
-            return np.zeros(shape, dtype)
-        flat = np.memmap(path, dtype=dtype, mode="r", offset=data_start + begin, shape=(count,))
-        return flat.reshape(shape)
+        return path_array(path, data_start + begin, dtype, shape, f"{path}: tensor {key!r}")
 
     return load
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..archive import stored_member_range
 from ..errors import ExporterError, InputError, UnsafeInputError, require
+from ..mapping import file_array
 
 # Keras writes bfloat16 (and float8) as opaque bytes; .weights.h5 adds attr dtype='bfloat16'.
 _OPAQUE = {
@@ -29,7 +30,6 @@ _OPAQUE = {
     "float8_e5m2": np.dtype(ml_dtypes.float8_e5m2),
 }
 MAX_COMPRESSION_RATIO = 1000  # a filtered dataset may inflate at most this much
-SMALL_TENSOR_BYTES = 1 << 20  # read with pread; bigger ones are memory-mapped
 
 
 def h5py():
@@ -255,24 +255,12 @@ class H5Handle:
         resources.append(view)
         return view
 
-    def _read_range(self, offset: int, nbytes: int, dtype: np.dtype, shape: tuple[int, ...]):
-        """The bytes at offset of the HDF5 data as an array: big ones memory-mapped on their
-        own (the map goes with the array, so RSS stays one tensor, not the file), small ones
-        read with one pread (a map per 1 KiB tensor costs more than the copy)."""
+    def _read_range(self, offset: int, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+        """The dataset whose bytes start at offset of the HDF5 data (mapping.file_array)."""
         if self._raw is None:
             self._raw = open(self.path, "rb")  # noqa: SIM115 -- closed with the handle
             self._resources.append(self._raw)
-        fd, start = self._raw.fileno(), self._start + offset
-        if nbytes < SMALL_TENSOR_BYTES:
-            data = os.pread(fd, nbytes, start)
-            if len(data) != nbytes:
-                raise InputError(f"{self.where}: file is shorter than its datasets (truncated?)")
-            return np.frombuffer(data, dtype).reshape(shape)
-        aligned = start - start % mmap.ALLOCATIONGRANULARITY
-        mapped = mmap.mmap(fd, nbytes + start - aligned, access=mmap.ACCESS_READ, offset=aligned)
-        return np.frombuffer(mapped, dtype, nbytes // dtype.itemsize, start - aligned).reshape(
-            shape
-        )
+        return file_array(self._raw.fileno(), self._start + offset, dtype, shape, self.where)
 
     def close(self) -> None:
         self._finalizer()
@@ -305,8 +293,7 @@ class H5Handle:
                 and facts.offset is not None
                 and facts.dtype.itemsize == dtype.itemsize
             ):
-                nbytes = int(np.prod(facts.shape, dtype=np.int64)) * dtype.itemsize
-                return self._read_range(facts.offset, nbytes, dtype, facts.shape)
+                return self._read_range(facts.offset, dtype, facts.shape)
             return read_dataset(self.file[dataset_path], dtype)
 
         return load

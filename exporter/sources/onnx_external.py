@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 
 from ..errors import InputError, UnsafeInputError
+from ..mapping import file_array
 
 
 @dataclass(frozen=True)
@@ -141,9 +142,5 @@ def load_external(ref: ExternalRef, dtype: np.dtype, shape: tuple[int, ...], lab
         _check_file_stat(st, ref.location, label)
         if ref.offset + ref.length > st.st_size:
             raise InputError(f"{label}: external data file {ref.location!r} shrank while reading")
-        count = int(np.prod(shape, dtype=np.int64))
         little = np.dtype(dtype).newbyteorder("<")
-        if count == 0:
-            return np.empty(shape, dtype)
-        mapped = np.memmap(handle, dtype=little, mode="r", offset=ref.offset, shape=(count,))
-    return mapped.reshape(shape)
+        return file_array(handle.fileno(), ref.offset, little, shape, label)
