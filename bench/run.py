@@ -54,7 +54,11 @@ class Failed(Exception):
 
 
 def measure(command: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MB, last stdout line) of command run in a wrapper process."""
+    """(wall seconds, peak RSS MB, last stdout line) of command run in a wrapper process.
+
+    Dirty pages are flushed first (os.sync, not timed), so one run's write-back does not land
+    in the next one's time: a 1 GB export otherwise varies 2x with what ran before it."""
+    os.sync()
     done = subprocess.run(
         [PY, "-c", WRAPPER, *map(str, command)], capture_output=True, text=True, env=ENV
     )
@@ -253,12 +257,14 @@ class Bench:
         copies.mkdir(exist_ok=True)
         for label, files in sources.items():
             size_mb = sum(f.stat().st_size for f in files) / (1 << 20)
-            copy = medians(["cp", *files, copies], self.runs)
+            copy = medians(
+                ["cp", *files, copies], max(self.runs, 5)
+            )  # bimodal on this VM: 5 runs at least
             for fmt in ("npz", "safetensors"):
                 out = self.path(f"big-out.{fmt}")
                 name = f"{size_mb:.0f} MB {label} -> {fmt}"
                 try:
-                    ours = medians(self.exporter_export(files[0], out), self.runs)
+                    ours = medians(self.exporter_export(files[0], out), max(self.runs, 5))
                 except Failed as exc:
                     self.row(name, "failed", "", "", "", "", "no", note=str(exc))
                     continue
