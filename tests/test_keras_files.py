@@ -462,6 +462,9 @@ NO_TF = textwrap.dedent(
     finally:
         loaded = [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")]
         assert not loaded, loaded
+        # cold start: pydantic (typer >= 0.29) and the jsonschema package cost 50-70 ms each
+        slow = [m for m in sys.modules if m.split(".")[0] in ("pydantic", "jsonschema")]
+        assert not slow, slow
     """
 )
 
