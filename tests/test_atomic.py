@@ -65,6 +65,34 @@ def test_failure_mid_write_keeps_the_previous_output(fmt, tmp_path):
     assert not (tmp_path / f"new.{fmt}").exists() and leftovers(tmp_path) == []
 
 
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise here")
+def test_replacing_a_file_first_drops_its_cached_pages_only(tmp_path, monkeypatch):
+    from exporter import outputs
+
+    dropped = []
+    real = os.posix_fadvise
+
+    def spy(fd, offset, length, advice):
+        dropped.append((os.readlink(f"/proc/self/fd/{fd}"), advice))
+        return real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", spy)
+    out = tmp_path / "out.npz"
+    exporter.export(hc.seed_weightset(), out)
+    assert dropped == []  # nothing to replace
+    before = digest(out)
+    with pytest.raises(InputError, match="simulated"):  # the old file survives a failed replace
+        exporter.export(failing_weightset(), out, force=True)
+    assert digest(out) == before and dropped == [(str(out), os.POSIX_FADV_DONTNEED)]
+    link = tmp_path / "link.npz"
+    link.symlink_to(out)
+    with pytest.raises(OutputExistsError):
+        exporter.export(hc.seed_weightset(), link, force=True)
+    assert len(dropped) == 1  # never through a link
+    outputs.release_cache(tmp_path / "missing.npz")
+    assert len(dropped) == 1
+
+
 @pytest.mark.parametrize("fmt", ["npz", "csv"])
 def test_existing_output_needs_force(fmt, tmp_path, cli):
     out = tmp_path / f"out.{fmt}"
