@@ -70,7 +70,10 @@ def measure(command: list[str]) -> tuple[float, float, str]:
 
 
 def medians(command: list[str], runs: int) -> dict[str, float]:
-    """Median wall time, peak MB and (if the command prints one) its own timing over runs."""
+    """Median wall time, peak MB and (if the command prints one) its own timing over runs,
+    after one warm-up run that is not counted (as hyperfine --warmup 1): for the baselines and
+    for exporter alike, every counted run replaces the output of the run before it."""
+    measure(command)
     rows = [measure(command) for _ in range(runs)]
     result = {
         "time": statistics.median(r[0] for r in rows),
