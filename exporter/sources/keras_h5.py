@@ -226,10 +226,13 @@ class H5Handle:
         lib = h5py()
         self.member_view: memoryview | None = None
         self._start = 0  # where the HDF5 bytes begin in path (a zip member's data offset)
-        self._raw: Any = None  # path opened for reading tensors' bytes (one descriptor)
         try:
+            # tensors' bytes are read through this descriptor: from the file opened now, not
+            # from whatever is at the path by the time a tensor is read
+            self._raw = open(path, "rb")  # noqa: SIM115 -- closed with the handle
+            resources.append(self._raw)
             if member is None:
-                self.size = path.stat().st_size
+                self.size = os.fstat(self._raw.fileno()).st_size
                 return lib.File(path, "r")
             found = stored_member_range(path, member)
             if found is None:
@@ -237,37 +240,25 @@ class H5Handle:
                     f"{path}: {member} is compressed; Keras stores it uncompressed — "
                     "re-save the model with Keras"
                 )
-            start, self.size = found
-            self._start = start
-            self.member_view = self._map_file(path, resources)[start : start + self.size]
+            self._start, self.size = found
+            mapped = mmap.mmap(self._raw.fileno(), 0, access=mmap.ACCESS_READ)
+            resources.append(mapped)
+            self.member_view = memoryview(mapped)[self._start : self._start + self.size]
             resources.append(self.member_view)
             return lib.File(_StoredMember(self.member_view), "r")
         except OSError as exc:
             _close_all(resources)
             raise InputError(f"{self.where}: not a readable HDF5 file ({exc})") from None
 
-    @staticmethod
-    def _map_file(path: Path, resources: list[Any]) -> memoryview:
-        with open(path, "rb") as handle:  # the map keeps its own descriptor
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        resources.append(mapped)
-        view = memoryview(mapped)
-        resources.append(view)
-        return view
-
-    def _read_range(self, offset: int, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-        """The dataset whose bytes start at offset of the HDF5 data (mapping.file_array)."""
-        if self._raw is None:
-            self._raw = open(self.path, "rb")  # noqa: SIM115 -- closed with the handle
-            self._resources.append(self._raw)
-        return file_array(self._raw.fileno(), self._start + offset, dtype, shape, self.where)
-
     def close(self) -> None:
         self._finalizer()
 
+    def _facts(self, dataset_path: str) -> DatasetFacts | None:
+        return self.facts.get(dataset_path if dataset_path.startswith("/") else f"/{dataset_path}")
+
     def describe(self, dataset_path: str) -> tuple[np.dtype, tuple[int, ...]]:
         """(real dtype, shape) of a weight dataset; from the audit's facts when it has them."""
-        facts = self.facts.get(dataset_path if dataset_path.startswith("/") else f"/{dataset_path}")
+        facts = self._facts(dataset_path)
         if facts is None or facts.has_attrs:  # attributes may declare bfloat16: ask h5py
             dataset = self.file[dataset_path]
             if not hasattr(dataset, "shape"):
@@ -283,7 +274,7 @@ class H5Handle:
         Contiguous, unfiltered datasets (most Keras weights) are read from their offset: no
         copy through HDF5, the writers stream the bytes straight from the page cache.
         """
-        facts = self.facts.get(dataset_path if dataset_path.startswith("/") else f"/{dataset_path}")
+        facts = self._facts(dataset_path)
 
         def load() -> np.ndarray:
             if not self._finalizer.alive:
@@ -293,7 +284,8 @@ class H5Handle:
                 and facts.offset is not None
                 and facts.dtype.itemsize == dtype.itemsize
             ):
-                return self._read_range(facts.offset, dtype, facts.shape)
+                start = self._start + facts.offset
+                return file_array(self._raw.fileno(), start, dtype, facts.shape, self.where)
             return read_dataset(self.file[dataset_path], dtype)
 
         return load
