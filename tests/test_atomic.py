@@ -120,6 +120,12 @@ def big_source(tmp_path_factory) -> Path:
     return path
 
 
+def _sigint_default() -> None:
+    """In the child before exec: a test run from a background job (`make test &`) inherits
+    SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_export(source: Path, out: Path, fmt: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "exporter", "export", str(source), "-o", str(out)]
     return subprocess.Popen(
@@ -128,6 +134,7 @@ def _start_export(source: Path, out: Path, fmt: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_default,
     )
 
 
@@ -199,7 +206,9 @@ def test_interrupted_batch_keeps_finished_outputs_and_nothing_else(tmp_path):
     out.mkdir()
     command = [sys.executable, "-m", "exporter", "export", *map(str, sources), "-o", str(out),
                "--format", "json", "--jobs", "2"]  # fmt: skip
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default
+    )
     first = ""
     while "wrote" not in first:  # interrupt once the first output is finished
         first = process.stderr.readline()
