@@ -440,6 +440,39 @@ def test_compressed_keras_member_is_refused(small, tmp_path):
             dst.writestr(item.filename, src.read(item.filename), zipfile.ZIP_DEFLATED)
     with pytest.raises(InputError, match="compressed"):
         read_path(repacked)
+    import gc
+    import os
+    import warnings
+
+    gc.collect()
+    open_before = len(os.listdir("/proc/self/fd"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)  # an unclosed file would say so
+        for _ in range(5):
+            with pytest.raises(InputError, match="compressed"):
+                read_path(repacked)
+        gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == open_before, "the refusal leaked a descriptor"
+
+
+def test_dataset_names_that_are_not_utf8_never_borrow_another_datasets_values(tmp_path):
+    """b"\\xff" decoded with replacement is "\\ufffd": a real dataset of that name must keep its
+    own shape and values."""
+    import hostile_corpus as hc
+
+    path = hc.legacy_h5(tmp_path / "collide.h5")
+    with h5py.File(path, "a") as handle:
+        group = handle["model_weights/dense"]
+        bias = group["seq/dense/bias"][()]
+        del group["seq/dense/bias"]
+        group["seq/dense/\ufffd"] = bias  # the listed weight, a valid UTF-8 name
+        group.create_dataset(b"seq/dense/\xff", data=np.full(5, 7.0, np.float32))  # unlisted
+        names = [b"seq/dense/kernel", "seq/dense/\ufffd".encode()]
+        group.attrs["weight_names"] = np.array(names, dtype=object)
+    ws = read_path(path)
+    replaced = [t for t in ws if t.origin.endswith("\ufffd")]
+    assert len(replaced) == 1
+    assert replaced[0].shape == bias.shape and replaced[0].read().tobytes() == bias.tobytes()
 
 
 # ---- no TensorFlow ---------------------------------------------------------------------------

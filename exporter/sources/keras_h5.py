@@ -108,7 +108,11 @@ def audit(h5file: Any, file_size: int, where: str) -> dict[str, DatasetFacts]:
             try:
                 dataset = lib.h5d.open(h5file.id, name)
                 offset = _audit_dataset(dataset, path, file_size, where)
-                facts[path] = DatasetFacts(
+                try:  # a name that is not UTF-8 gets no facts (h5py looks it up by itself):
+                    key = "/" + name.decode()  # replaced bytes could collide with a real name
+                except UnicodeDecodeError:
+                    return None
+                facts[key] = DatasetFacts(
                     tuple(int(n) for n in dataset.shape or ()),
                     dataset.dtype,
                     info.num_attrs > 0,
@@ -249,6 +253,9 @@ class H5Handle:
         except OSError as exc:
             _close_all(resources)
             raise InputError(f"{self.where}: not a readable HDF5 file ({exc})") from None
+        except BaseException:
+            _close_all(resources)
+            raise
 
     def close(self) -> None:
         self._finalizer()
