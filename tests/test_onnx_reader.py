@@ -402,10 +402,21 @@ def test_skl2onnx_random_forest_tree_arrays(sk, kind):
 def test_damaged_raw_data_is_input_error():
     tensor = numpy_helper.from_array(np.ones((2, 3), np.float32), "W")
     tensor.raw_data = tensor.raw_data[:-4]
-    ws = weightset_from_onnx(om.model(om.identity_graph([tensor]), check=False))
-    # raw bytes are checked when read: their length alone would cost a copy out of the protobuf
     with pytest.raises(InputError, match=r"'W'.*stores 20 bytes.*need 24"):
-        ws["W"].read()
+        weightset_from_onnx(om.model(om.identity_graph([tensor]), check=False))
+
+
+def test_damaged_raw_data_is_refused_by_commands_that_read_no_values(tmp_path, cli):
+    tensor = numpy_helper.from_array(np.ones((2, 3), np.float32), "W")
+    path = tmp_path / "m.onnx"
+    onnx.save(om.model(om.identity_graph([tensor]), check=False), path)
+    assert cli("spec", path, "-o", tmp_path / "spec.json").exit_code == 0
+    tensor.raw_data = tensor.raw_data[:-4]
+    onnx.save(om.model(om.identity_graph([tensor]), check=False), path)
+    for args in (["spec", path, "-o", tmp_path / "again.json"],
+                 ["check", path, "--spec", tmp_path / "spec.json"]):  # fmt: skip
+        result = cli(*args)
+        assert result.exit_code == 3 and "stores 20 bytes" in result.stderr, args
 
 
 @pytest.mark.parametrize(

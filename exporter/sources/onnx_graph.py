@@ -305,11 +305,10 @@ class _Collector:
             )
         if proto.data_location == EXTERNAL:
             source, origin = self.external_source(proto, dtype, shape, label, origin)
-        elif proto.HasField("raw_data") and sys.byteorder == "little":
-            source = _raw_decoder(proto, dtype, shape, label)  # its size is checked when read
-        else:
+        else:  # checked now, so spec and check (which read no values) refuse it too
             _check_stored_size(proto, dtype, shape, label)
-            source = _decoder(proto, dtype, shape, label)
+            in_raw_data = proto.HasField("raw_data") and sys.byteorder == "little"
+            source = (_raw_decoder if in_raw_data else _decoder)(proto, dtype, shape, label)
         name = self.name(raw)
         self.tensors.append(Tensor(name, dtype, shape, source, origin=origin[:2000]))
 
@@ -406,14 +405,13 @@ def _size_error(stored: int, expected: int, unit: str, shape: tuple[int, ...], l
 
 
 def _raw_decoder(proto, dtype: np.dtype, shape: tuple[int, ...], label: str):
-    """Loader of a tensor kept in raw_data (little-endian bytes of dtype): the bytes are copied
-    out of the protobuf once and used as they are (numpy_helper.to_array copies them twice, and
-    reading raw_data only to check its length is a third copy)."""
+    """Loader of a tensor kept in raw_data (little-endian bytes of dtype, size checked when the
+    model was read): the bytes are copied out of the protobuf once and used as they are."""
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
 
     def load() -> np.ndarray:
         raw = proto.raw_data
-        _size_error(len(raw), expected, "bytes", shape, label)
+        _size_error(len(raw), expected, "bytes", shape, label)  # a proto changed since
         return np.frombuffer(raw, dtype).reshape(shape)
 
     return load
