@@ -43,7 +43,7 @@ def schema_errors(document: Any, name: str) -> list[str]:
     """Every violation of schema name by document, as 'path: message' strings."""
     errors = sorted(
         ((list(e.instance_path), e.message) for e in _validator(name).iter_errors(document)),
-        key=lambda error: [str(part) for part in error[0]],
+        key=lambda error: [(isinstance(part, str), part) for part in error[0]],  # 2 before 10
     )
     return [f"{'/'.join(map(str, path)) or '<root>'}: {message}" for path, message in errors]
 

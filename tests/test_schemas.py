@@ -97,3 +97,10 @@ def test_validator_agrees_with_the_reference_implementation(tmp_path):
                 assert f'{dated}: "yesterday" is not a "date-time"' in ours
                 paths.remove(dated)
             assert paths == _reference_error_paths(doc, name), (name, ours)
+
+
+def test_errors_are_listed_in_document_order(tmp_path):
+    document = _manifest_variants(tmp_path)[0]
+    document["tensors"] = [dict(document["tensors"][0], dtype="float128") for _ in range(12)]
+    paths = [e.split(": ", 1)[0] for e in schemas.schema_errors(document, schemas.MANIFEST)]
+    assert paths == [f"tensors/{i}/dtype" for i in range(12)]  # 2 before 10
