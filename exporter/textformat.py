@@ -89,7 +89,8 @@ def _fast_json(block: np.ndarray) -> bytes | None:
     orjson = _orjson()
     option = orjson.OPT_SERIALIZE_NUMPY
     if block.ndim == 0:
-        return _fast_json(block.reshape(1))[1:-1] if block.size else None
+        inner = _fast_json(block.reshape(1))
+        return inner[1:-1] if inner is not None else None
     text = orjson.dumps(block, option=option)
     if _check_needed(block):
         back = np.array(orjson.loads(text), dtype=np.float64).astype(block.dtype)

@@ -112,3 +112,14 @@ def test_the_float32_proof_finds_the_known_exception():
     spec.loader.exec_module(proof)
     checked, bad = proof.check_slice(0x15AE43FD // proof.SLICE)
     assert (checked, bad) == (proof.SLICE, [0x15AE43FD])
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_scalar_holding_the_double_rounding_float32_is_written(tmp_path, fmt):
+    import exporter
+
+    value = np.array(0x15AE43FD, np.uint32).view(np.float32)  # 0-d
+    ws = exporter.WeightSet([exporter.Tensor.from_array("s", value)])
+    out = tmp_path / ("s.json" if fmt == "json" else "s-csv")
+    exporter.export(ws, out, format=fmt)
+    assert bits(exporter.load(out)["s"].read()) == bits(value)
