@@ -102,10 +102,10 @@ def _pool_worker(
     """_worker in a --jobs process: after Ctrl-C it reports "interrupted" instead of raising."""
     global _busy
     interrupted = {"ok": False, "source": source, "error": "interrupted", "exit_code": 130}
-    if _cancelled:
-        return interrupted
-    _busy = True
+    _busy = True  # before the check: a Ctrl-C in between raises, it is not missed
     try:
+        if _cancelled:
+            return interrupted
         return _worker(source, out, fmt, options)
     except KeyboardInterrupt:
         return interrupted
