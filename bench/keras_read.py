@@ -98,22 +98,13 @@ def measure(code: str, model: Path, out: Path, runs: int) -> tuple[float, float]
     return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
 
 
-def compile_bytecode() -> None:
-    """Byte-compile the exporter package, as `pip install` of a wheel does. An editable checkout
-    run under PYTHONDONTWRITEBYTECODE=1 would otherwise compile ~20 modules (about 30 ms) again
-    in every measured process, a cost no installed copy has."""
-    import compileall
-
-    import exporter
-
-    compileall.compile_dir(Path(exporter.__file__).parent, quiet=1)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--folder", type=Path, default=None)
     args = parser.parse_args()
+    from run import compile_bytecode  # bench/run.py, beside this script
+
     compile_bytecode()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="keras_bench_"))
     folder.mkdir(parents=True, exist_ok=True)
