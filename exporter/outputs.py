@@ -87,23 +87,28 @@ def _creating(dest: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def atomic_file(dest: str | os.PathLike, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary path in dest's folder; on success rename it to dest."""
+    """Yield a path with dest's name inside a new private folder beside dest; on success the
+    file written there is renamed to dest, and the folder goes away either way.
+
+    The writer creates the file itself. Opening an empty file made in advance (mkstemp) with
+    "w" truncates it, and ext4 then writes the whole file to disk when it is closed, in the
+    caller's time (0.35 s per GB), even for an output that replaces nothing. Keeping dest's
+    name also lets libraries that choose the format by extension write there directly.
+    """
     dest = Path(dest)
     check_destination(dest, force)
     release_cache(dest)
     with _creating(dest):
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+        folder = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    tmp_path = folder / dest.name
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o644)
         if dest.is_dir() and not dest.is_symlink():
             raise OutputExistsError(f"{dest} is a folder; remove it or choose another name")
         os.replace(tmp_path, dest)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

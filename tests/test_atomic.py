@@ -93,6 +93,23 @@ def test_replacing_a_file_first_drops_its_cached_pages_only(tmp_path, monkeypatc
     assert len(dropped) == 1
 
 
+def test_the_writer_creates_its_file_under_the_output_name(tmp_path):
+    """The temporary is a name nobody holds yet (so no truncating open; ext4 would write the
+    whole file out on close) with the output's own extension, alone in a private folder."""
+    from exporter.outputs import atomic_file
+
+    out = tmp_path / "model.onnx"
+    with atomic_file(out) as tmp:
+        assert tmp.name == "model.onnx" and not tmp.exists()
+        assert tmp.parent.parent == tmp_path and list(tmp.parent.iterdir()) == []
+        tmp.write_bytes(b"new")
+    assert out.read_bytes() == b"new" and list(tmp_path.iterdir()) == [out]
+    with pytest.raises(KeyboardInterrupt), atomic_file(out, force=True) as tmp:
+        tmp.write_bytes(b"half")
+        raise KeyboardInterrupt
+    assert out.read_bytes() == b"new" and list(tmp_path.iterdir()) == [out]
+
+
 @pytest.mark.parametrize("fmt", ["npz", "csv"])
 def test_existing_output_needs_force(fmt, tmp_path, cli):
     out = tmp_path / f"out.{fmt}"
