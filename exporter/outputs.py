@@ -7,13 +7,18 @@ and no partial file behind.
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
+import queue
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import ExporterError, OutputExistsError, UsageError
+from .errors import ExporterError, InputError, OutputExistsError, UsageError
+from .mapping import file_extent
 
 
 def check_destination(dest: Path, force: bool, folder: bool = False) -> None:
@@ -131,3 +136,99 @@ def atomic_dir(dest: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp_path, ignore_errors=True)
         raise
+
+
+# copy_file_range cannot serve this pair of files (another filesystem, an old kernel, a
+# filesystem without it, a sandbox that forbids it): the bytes are written from memory instead.
+_NO_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM, errno.EBADF}
+COPY_MIN = 1 << 16  # below this, write() costs less than looking for the map
+WRITEBACK_BYTES = 64 << 20
+
+
+class OutputFile(io.BufferedWriter):
+    """The file a writer writes a big export to: buffered like open(path, "wb"), plus two things
+    that keep a 1 GB export near the speed of cp.
+
+    - Bytes that are a view of an input file's range (mapping.file_extent: a tensor memory-mapped
+      from the source) are copied from that file with copy_file_range, inside the kernel as cp
+      does, instead of being written from memory. Hashes and zip CRCs still read the map. This
+      also works as the file of a zipfile.ZipFile, which computes a member's CRC from the memory
+      it is given and passes that same memory on to write().
+    - Every 64 MiB written is handed to the kernel for write-back at once (posix_fadvise
+      DONTNEED, from a background thread), instead of all of it at the rename: ext4 writes a
+      file that replaces another out before the rename returns (its guard against empty files
+      after a crash), which took 0.4-0.6 s per GB at the end of every export.
+
+    On the 2-core VM of bench/results.md, writing 1 GB from memory took 0.4 s of system time in
+    about half the runs and 1.0-2.6 s in the others; copy_file_range took 0.4 s in every run.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__(io.FileIO(path, "w"), buffer_size=1 << 16)
+        self._copying = hasattr(os, "copy_file_range")
+        self._advised = 0  # bytes before this offset were handed over for write-back
+        self._ranges: queue.SimpleQueue | None = None
+        self._writeback: threading.Thread | None = None
+
+    def write(self, data) -> int:
+        view = memoryview(data)
+        if view.ndim != 1 or view.format != "B":
+            view = view.cast("B")
+        extent = file_extent(view) if self._copying and view.nbytes >= COPY_MIN else None
+        done = self._copy(extent, view.nbytes) if extent else 0
+        if done < view.nbytes:
+            super().write(view[done:])
+        if view.nbytes >= COPY_MIN:
+            self._hand_over()
+        return view.nbytes
+
+    def _copy(self, extent: tuple[int, int], nbytes: int) -> int:
+        """How many of the nbytes at extent were copied inside the kernel (all, unless the
+        kernel or filesystem cannot; the caller writes the rest from memory)."""
+        source, offset = extent
+        self.flush()
+        position = self.tell()
+        done = 0
+        try:
+            while done < nbytes:
+                count = os.copy_file_range(
+                    source, self.fileno(), nbytes - done, offset + done, position + done
+                )
+                if count == 0:
+                    raise InputError("a source file got shorter while it was being exported")
+                done += count
+        except OSError as exc:
+            if exc.errno not in _NO_COPY:
+                raise
+            self._copying = False
+        self.seek(position + done)
+        return done
+
+    def _hand_over(self) -> None:
+        end = self.tell()
+        if end - self._advised < WRITEBACK_BYTES or not hasattr(os, "posix_fadvise"):
+            return
+        self.flush()
+        if self._ranges is None:
+            self._ranges = queue.SimpleQueue()
+            self._writeback = threading.Thread(
+                target=_write_back, args=(self.fileno(), self._ranges), daemon=True
+            )
+            self._writeback.start()
+        self._ranges.put((self._advised, end - self._advised))
+        self._advised = end
+
+    def close(self) -> None:
+        if self._ranges is not None:
+            self._ranges.put(None)
+            self._writeback.join()
+            self._ranges = None
+        super().close()
+
+
+def _write_back(fd: int, ranges: queue.SimpleQueue) -> None:
+    """Start write-back of each (offset, length) range of fd as it arrives (advice only: an
+    error changes nothing the writer needs)."""
+    while (item := ranges.get()) is not None:
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, item[0], item[1], os.POSIX_FADV_DONTNEED)

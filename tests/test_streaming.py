@@ -4,6 +4,7 @@ with the safetensors library and are byte-identical run to run."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import tracemalloc
 
@@ -233,3 +234,131 @@ def test_file_array_reads_any_offset_exactly_and_refuses_short_files(tmp_path, m
     assert mapping.path_array(path, 0, np.float32, (0, 3), "data.bin").shape == (0, 3)
     with pytest.raises(InputError, match=r"data.bin: .*(ends before|cannot be mapped)"):
         mapping.path_array(path, 4099 + 8, np.float32, (300, 7), "data.bin")
+
+
+def _mapped(tmp_path, monkeypatch, values: np.ndarray, offset: int = 4099):
+    """values written at an unaligned offset of a file, and the array mapping them back."""
+    from exporter import mapping
+
+    monkeypatch.setattr(mapping, "SMALL_TENSOR_BYTES", 0)
+    path = tmp_path / "source.bin"
+    path.write_bytes(b"x" * offset + values.tobytes())
+    return path, mapping.path_array(path, offset, values.dtype, values.shape, "source.bin")
+
+
+def test_file_extent_finds_the_file_range_of_mapped_bytes_only(tmp_path, monkeypatch):
+    import gc
+    import os
+
+    from exporter import mapping
+
+    values = np.arange(1 << 16, dtype=np.float32)
+    _, array = _mapped(tmp_path, monkeypatch, values)
+    fd, offset = mapping.file_extent(array[1000:2000])
+    assert offset == 4099 + 4000
+    assert os.pread(fd, 4000, offset) == values[1000:2000].tobytes()
+    assert mapping.file_extent(values) is None  # ordinary memory
+    assert mapping.file_extent(np.ascontiguousarray(array[::-1])) is None  # a copy
+    del array
+    gc.collect()
+    assert mapping.file_extent(np.zeros(8)) is None
+    with pytest.raises(OSError):  # the map's own descriptor went with it
+        os.fstat(fd)
+
+
+def _record_copies(monkeypatch) -> list[int]:
+    import os
+
+    calls: list[int] = []
+    real = os.copy_file_range
+
+    def counting(src, dst, count, offset_src=None, offset_dst=None):
+        calls.append(count)
+        return real(src, dst, count, offset_src, offset_dst)
+
+    monkeypatch.setattr(os, "copy_file_range", counting)
+    return calls
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "copy_file_range"), reason="no copy_file_range")
+@pytest.mark.parametrize("fmt", ["npz", "safetensors"])
+def test_mapped_tensors_are_copied_by_the_kernel_and_come_out_identical(tmp_path, monkeypatch, fmt):
+    values = np.random.default_rng(3).standard_normal((512, 1024)).astype(np.float32)
+    _, array = _mapped(tmp_path, monkeypatch, values)
+    calls = _record_copies(monkeypatch)
+    ws = exporter.WeightSet(
+        [
+            exporter.Tensor.from_array("a/small", np.arange(5.0)),
+            exporter.Tensor.from_array("b", array),
+        ]
+    )
+    out = tmp_path / f"out.{fmt}"
+    manifest = exporter.export(ws, out)
+    assert sum(calls) == values.nbytes  # the big tensor, and only it, went through the kernel
+    back = np.load(out)["b"] if fmt == "npz" else load_file(str(out))["b"]
+    assert back.tobytes() == values.tobytes()
+    assert exporter.validate(out).ok
+    assert manifest["tensors"][1]["sha256"] == __import__("hashlib").sha256(values).hexdigest()
+
+
+@pytest.mark.parametrize("fmt", ["npz", "safetensors"])
+def test_without_kernel_copies_the_bytes_are_written_from_memory(tmp_path, monkeypatch, fmt):
+    """Another filesystem (EXDEV) or a kernel without copy_file_range: the same file comes out."""
+    import errno
+    import os
+
+    values = np.random.default_rng(4).standard_normal((256, 1024)).astype(np.float32)
+    _, array = _mapped(tmp_path, monkeypatch, values)
+    ws = exporter.WeightSet([exporter.Tensor.from_array("b", array)])
+    exporter.export(ws, tmp_path / f"copied.{fmt}", created_at="2026-01-01T00:00:00Z")
+
+    def refuse(*args):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", refuse)
+    exporter.export(ws, tmp_path / f"written.{fmt}", created_at="2026-01-01T00:00:00Z")
+    copied, written = (
+        (tmp_path / f"copied.{fmt}").read_bytes(),
+        (tmp_path / f"written.{fmt}").read_bytes(),
+    )
+    assert copied == written
+
+
+def test_a_source_that_shrinks_under_the_copy_is_an_input_error(tmp_path, monkeypatch):
+    import os
+
+    from exporter.errors import InputError
+
+    values = np.zeros((256, 1024), np.float32)
+    _, array = _mapped(tmp_path, monkeypatch, values)
+    monkeypatch.setattr(os, "copy_file_range", lambda *args: 0)  # end of file reached early
+    out = tmp_path / "out.npz"
+    with pytest.raises(InputError, match="got shorter"):
+        exporter.export(exporter.WeightSet([exporter.Tensor.from_array("b", array)]), out)
+    assert list(tmp_path.iterdir()) == [tmp_path / "source.bin"]  # nothing half-written left
+
+
+def test_output_hands_written_ranges_over_for_write_back(tmp_path, monkeypatch):
+    import os
+
+    from exporter import outputs
+
+    advised: list[tuple[int, int]] = []
+    real = os.posix_fadvise
+
+    def record(fd, offset, length, advice):
+        if advice == os.POSIX_FADV_DONTNEED:
+            advised.append((offset, length))
+        return real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", record)
+    monkeypatch.setattr(outputs, "WRITEBACK_BYTES", 1 << 20)
+    ws = lazy_weightset(6, 300_000)  # 6 x 1.2 MB
+    out = tmp_path / "out.safetensors"
+    exporter.export(ws, out)
+    assert len(advised) >= 5
+    assert advised[0][0] == 0 and all(
+        a + n == b for (a, n), (b, _) in itertools.pairwise(advised)
+    )  # one contiguous run from the start, in order
+    assert advised[-1][0] + advised[-1][1] <= out.stat().st_size
+    assert exporter.validate(out).ok

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import manifest as mf
 from ..dtypes import as_little_endian
+from ..outputs import OutputFile
 from ..textformat import CHUNK_VALUES, json_block
 from ..weightset import WeightSet
 from . import WRITERS, WriteOptions, Writer, write_and_hash
@@ -53,7 +54,7 @@ def tensor_json(array: np.ndarray) -> str:
 
 def write_json(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
     entries = []
-    with open(path, "wb") as out:
+    with OutputFile(path) as out:
         out.write(b'{"data": {')
         for index, tensor in enumerate(ws):
             array = as_little_endian(tensor.read())

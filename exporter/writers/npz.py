@@ -1,8 +1,10 @@
 """NPZ: one .npy member per tensor keyed by canonical name, plus a manifest.json member.
 
 Loads with plain numpy.load(path). Tensors are read and written one at a time, each member
-straight from the array's memory in 16 MiB slices (no copy), so memory is one tensor. Members are stored (not deflated) with fixed zip metadata, so
-the same weights give the same bytes. dtypes numpy has no .npy code for (bfloat16, float8) are
+straight from the array's memory in 16 MiB slices (no copy), so memory is one tensor; a tensor
+memory-mapped from the source file is copied from that file by the kernel (outputs.OutputFile)
+while zipfile computes its CRC from the map. Members are stored (not deflated) with fixed zip
+metadata, so the same weights give the same bytes. dtypes numpy has no .npy code for (bfloat16, float8) are
 stored as unsigned integers of the same width; the manifest holds the real dtype.
 """
 
@@ -16,6 +18,7 @@ import numpy as np
 
 from .. import manifest as mf
 from ..dtypes import as_little_endian, dtype_name
+from ..outputs import OutputFile
 from ..weightset import HASH_CHUNK, WeightSet
 from . import WRITERS, WriteOptions, Writer, write_and_hash
 
@@ -53,7 +56,10 @@ def write_npy(handle: BinaryIO, array: np.ndarray) -> None:
 
 def write_npz(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
     entries = []
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+    with (
+        OutputFile(path) as out,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
+    ):
         for tensor in ws:
             array = storage_array(tensor.read())
             member = f"{tensor.name}.npy"

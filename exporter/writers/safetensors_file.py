@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import manifest as mf
 from ..dtypes import as_little_endian, dtype_name
+from ..outputs import OutputFile
 from ..weightset import HASH_CHUNK, ModelInfo, Tensor, WeightSet
 from . import WRITERS, WriteOptions, Writer, write_and_hash
 
@@ -91,7 +92,7 @@ def write_safetensors(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
     )
     reserved = len(header_bytes(ws, placeholder)) + HEADER_SLACK
     hashes: list[str] = []
-    with open(path, "wb") as out:
+    with OutputFile(path) as out:
         out.write(b" " * reserved)
         for tensor in ws:
             hashes.append(_write_one(out, tensor))
