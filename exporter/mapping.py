@@ -25,8 +25,10 @@ from .errors import InputError
 SMALL_TENSOR_BYTES = 1 << 20
 MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 
-# start address of a live map -> (its length, a descriptor of its file, the file offset it starts at)
-_MAPS: dict[int, tuple[int, int, int]] = {}
+# start address of a live map -> (its length, its file's key, the file offset it starts at)
+_MAPS: dict[int, tuple[int, tuple[int, int], int]] = {}
+# (device, inode) of a file with live maps -> [a descriptor of that file, how many maps]
+_FILES: dict[tuple[int, int], list[int]] = {}
 _MAPS_LOCK = threading.Lock()
 
 
@@ -36,17 +38,31 @@ def address(buffer) -> int:
 
 
 def _remember(mapped: mmap.mmap, fd: int, offset: int) -> None:
-    """Record that mapped shows the file fd from offset on, until mapped is freed."""
-    start, own = address(mapped), os.dup(fd)  # fd may be closed before the map goes away
+    """Record that mapped shows the file fd from offset on, until mapped is freed.
+
+    The caller's fd may be closed before the map goes away, so the file is kept open here: one
+    descriptor per file, shared by all its maps (holding every tensor of a big model costs one
+    descriptor, not one per tensor). While it is open the file's inode cannot be reused, so
+    (device, inode) names one file."""
+    info = os.fstat(fd)
+    key, start = (info.st_dev, info.st_ino), address(mapped)
     with _MAPS_LOCK:
-        _MAPS[start] = (len(mapped), own, offset)
-    weakref.finalize(mapped, _forget, start, own)
+        entry = _FILES.get(key)
+        if entry is None:
+            entry = _FILES[key] = [os.dup(fd), 0]
+        entry[1] += 1
+        _MAPS[start] = (len(mapped), key, offset)
+    weakref.finalize(mapped, _forget, start, key)
 
 
-def _forget(start: int, fd: int) -> None:
+def _forget(start: int, key: tuple[int, int]) -> None:
     with _MAPS_LOCK:
-        _MAPS.pop(start, None)
-    os.close(fd)
+        del _MAPS[start]
+        entry = _FILES[key]
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _FILES[key]
+            os.close(entry[0])
 
 
 def file_extent(buffer) -> tuple[int, int] | None:
@@ -57,9 +73,9 @@ def file_extent(buffer) -> tuple[int, int] | None:
     first = address(buffer)
     end = first + memoryview(buffer).nbytes
     with _MAPS_LOCK:
-        for start, (length, fd, offset) in _MAPS.items():
+        for start, (length, key, offset) in _MAPS.items():
             if start <= first and end <= start + length:
-                return fd, offset + first - start
+                return _FILES[key][0], offset + first - start
     return None
 
 

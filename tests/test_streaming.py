@@ -259,10 +259,17 @@ def test_file_extent_finds_the_file_range_of_mapped_bytes_only(tmp_path, monkeyp
     assert os.pread(fd, 4000, offset) == values[1000:2000].tobytes()
     assert mapping.file_extent(values) is None  # ordinary memory
     assert mapping.file_extent(np.ascontiguousarray(array[::-1])) is None  # a copy
+    path = tmp_path / "source.bin"
+    others = [mapping.path_array(path, 4099, np.float32, (1 << 16,), "s") for _ in range(50)]
+    assert {mapping.file_extent(o)[0] for o in others} == {fd}  # one descriptor per file
     del array
+    others.pop()
+    gc.collect()
+    assert mapping.file_extent(others[0])[0] == fd  # still open while a map of the file lives
+    del others
     gc.collect()
     assert mapping.file_extent(np.zeros(8)) is None
-    with pytest.raises(OSError):  # the map's own descriptor went with it
+    with pytest.raises(OSError):  # the last map took the descriptor with it
         os.fstat(fd)
 
 
