@@ -6,8 +6,8 @@ page at once instead of taking one fault per 64 KiB while a writer and a hashing
 tensor (measured: 1 GB .h5 -> NPZ in 1.7 s instead of 3.1 s, median of 5). Small tensors are read
 with one pread: a map per 1 KiB tensor costs more than the copy.
 
-Every map is remembered with the file and offset it shows (file_extent), so that an output
-file can copy those bytes from the file inside the kernel instead of writing them from memory
+Every map knows the file and offset it shows (FileMap, file_extent), so that an output file can
+copy those bytes from the file inside the kernel instead of writing them from memory
 (outputs.OutputFile).
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import threading
 import weakref
 
 import numpy as np
@@ -25,11 +24,42 @@ from .errors import InputError
 SMALL_TENSOR_BYTES = 1 << 20
 MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 
-# start address of a live map -> (its length, its file's key, the file offset it starts at)
-_MAPS: dict[int, tuple[int, tuple[int, int], int]] = {}
-# (device, inode) of a file with live maps -> [a descriptor of that file, how many maps]
-_FILES: dict[tuple[int, int], list[int]] = {}
-_MAPS_LOCK = threading.Lock()
+
+class _SourceFile:
+    """An open descriptor of a source file, shared by all the maps of that file and closed when
+    the last of them goes (the caller's descriptor may be closed long before)."""
+
+    __slots__ = ("__weakref__", "fd")
+
+    def __init__(self, fd: int):
+        self.fd = os.dup(fd)
+
+    def __del__(self) -> None:
+        os.close(self.fd)
+
+
+# (device, inode) -> the shared descriptor of that file, while any map of it lives (an open
+# descriptor keeps the inode from being reused, so the key names one file)
+_SOURCES: weakref.WeakValueDictionary[tuple[int, int], _SourceFile] = weakref.WeakValueDictionary()
+
+
+class FileMap(mmap.mmap):
+    """A read-only map of a file range that knows the file and offset it shows (file_extent)."""
+
+    source: _SourceFile
+    offset: int
+    start: int
+
+
+def _map(fd: int, length: int, offset: int) -> FileMap:
+    mapped = FileMap(fd, length, flags=MAP_FLAGS, prot=mmap.PROT_READ, offset=offset)
+    info = os.fstat(fd)
+    key = (info.st_dev, info.st_ino)
+    source = _SOURCES.get(key)
+    if source is None:  # two threads may both get here: two descriptors, each closed in time
+        source = _SOURCES[key] = _SourceFile(fd)
+    mapped.source, mapped.offset, mapped.start = source, offset, address(mapped)
+    return mapped
 
 
 def address(buffer) -> int:
@@ -37,46 +67,28 @@ def address(buffer) -> int:
     return np.frombuffer(buffer, np.uint8).__array_interface__["data"][0]
 
 
-def _remember(mapped: mmap.mmap, fd: int, offset: int) -> None:
-    """Record that mapped shows the file fd from offset on, until mapped is freed.
-
-    The caller's fd may be closed before the map goes away, so the file is kept open here: one
-    descriptor per file, shared by all its maps (holding every tensor of a big model costs one
-    descriptor, not one per tensor). While it is open the file's inode cannot be reused, so
-    (device, inode) names one file."""
-    info = os.fstat(fd)
-    key, start = (info.st_dev, info.st_ino), address(mapped)
-    with _MAPS_LOCK:
-        entry = _FILES.get(key)
-        if entry is None:
-            entry = _FILES[key] = [os.dup(fd), 0]
-        entry[1] += 1
-        _MAPS[start] = (len(mapped), key, offset)
-    weakref.finalize(mapped, _forget, start, key)
-
-
-def _forget(start: int, key: tuple[int, int]) -> None:
-    with _MAPS_LOCK:
-        del _MAPS[start]
-        entry = _FILES[key]
-        entry[1] -= 1
-        if entry[1] == 0:
-            del _FILES[key]
-            os.close(entry[0])
-
-
 def file_extent(buffer) -> tuple[int, int] | None:
-    """(descriptor, offset) of the file range a contiguous buffer shows, if it lies inside a
-    live map made by file_array; None for any other memory."""
-    if not _MAPS:
+    """(descriptor, offset) of the file range whose bytes buffer shows, when buffer is a view
+    (through numpy arrays and memoryviews) of a FileMap; None for any other memory.
+
+    The map is found by ownership, not by address: buffer keeps its map alive, so the answer
+    can never belong to a map freed meanwhile (or to memory that took its place)."""
+    owner = buffer
+    for _ in range(64):
+        if isinstance(owner, FileMap):
+            break
+        if isinstance(owner, np.ndarray):
+            owner = owner.base
+        elif isinstance(owner, memoryview):
+            owner = owner.obj
+        else:
+            return None
+    else:
         return None
     first = address(buffer)
-    end = first + memoryview(buffer).nbytes
-    with _MAPS_LOCK:
-        for start, (length, key, offset) in _MAPS.items():
-            if start <= first and end <= start + length:
-                return _FILES[key][0], offset + first - start
-    return None
+    if not owner.start <= first <= first + memoryview(buffer).nbytes <= owner.start + len(owner):
+        return None
+    return owner.source.fd, owner.offset + first - owner.start
 
 
 def file_array(
@@ -95,12 +107,9 @@ def file_array(
         return np.frombuffer(data, dtype).reshape(shape, order=order)
     aligned = offset - offset % mmap.ALLOCATIONGRANULARITY
     try:
-        mapped = mmap.mmap(
-            fd, nbytes + offset - aligned, flags=MAP_FLAGS, prot=mmap.PROT_READ, offset=aligned
-        )
+        mapped = _map(fd, nbytes + offset - aligned, aligned)
     except (ValueError, OSError) as exc:  # ValueError: the range goes past the end of the file
         raise InputError(f"{where}: the tensor's bytes cannot be mapped ({exc})") from None
-    _remember(mapped, fd, aligned)
     return np.frombuffer(mapped, dtype, count, offset - aligned).reshape(shape, order=order)
 
 

@@ -247,6 +247,7 @@ def _mapped(tmp_path, monkeypatch, values: np.ndarray, offset: int = 4099):
 
 
 def test_file_extent_finds_the_file_range_of_mapped_bytes_only(tmp_path, monkeypatch):
+    import ctypes
     import gc
     import os
 
@@ -259,6 +260,12 @@ def test_file_extent_finds_the_file_range_of_mapped_bytes_only(tmp_path, monkeyp
     assert os.pread(fd, 4000, offset) == values[1000:2000].tobytes()
     assert mapping.file_extent(values) is None  # ordinary memory
     assert mapping.file_extent(np.ascontiguousarray(array[::-1])) is None  # a copy
+    # Found by ownership, not address: the same bytes reached another way are not a file range
+    # (so memory that takes the place of a freed map can never be taken for the file).
+    start = array.__array_interface__["data"][0]
+    alias = np.frombuffer((ctypes.c_char * 4000).from_address(start + 4000), np.uint8)
+    assert alias.tobytes() == values[1000:2000].tobytes()
+    assert mapping.file_extent(alias) is None
     path = tmp_path / "source.bin"
     others = [mapping.path_array(path, 4099, np.float32, (1 << 16,), "s") for _ in range(50)]
     assert {mapping.file_extent(o)[0] for o in others} == {fd}  # one descriptor per file
@@ -331,18 +338,24 @@ def test_without_kernel_copies_the_bytes_are_written_from_memory(tmp_path, monke
     assert copied == written
 
 
-def test_a_source_that_shrinks_under_the_copy_is_an_input_error(tmp_path, monkeypatch):
+def test_a_copy_that_stops_short_is_finished_from_memory(tmp_path, monkeypatch):
+    """copy_file_range copying nothing (a filesystem quirk) must not cut the output short: the
+    rest comes from the memory the hashes were computed from."""
     import os
 
-    from exporter.errors import InputError
-
-    values = np.zeros((256, 1024), np.float32)
+    values = np.random.default_rng(5).standard_normal((256, 1024)).astype(np.float32)
     _, array = _mapped(tmp_path, monkeypatch, values)
-    monkeypatch.setattr(os, "copy_file_range", lambda *args: 0)  # end of file reached early
+    real, calls = os.copy_file_range, []
+
+    def stops(src, dst, count, offset_src=None, offset_dst=None):
+        calls.append(count)
+        return real(src, dst, min(count, 100_000), offset_src, offset_dst) if len(calls) < 3 else 0
+
+    monkeypatch.setattr(os, "copy_file_range", stops)
     out = tmp_path / "out.npz"
-    with pytest.raises(InputError, match="got shorter"):
-        exporter.export(exporter.WeightSet([exporter.Tensor.from_array("b", array)]), out)
-    assert list(tmp_path.iterdir()) == [tmp_path / "source.bin"]  # nothing half-written left
+    exporter.export(exporter.WeightSet([exporter.Tensor.from_array("b", array)]), out)
+    assert len(calls) == 3 and np.load(out)["b"].tobytes() == values.tobytes()
+    assert exporter.validate(out).ok
 
 
 def test_output_hands_written_ranges_over_for_write_back(tmp_path, monkeypatch):
