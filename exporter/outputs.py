@@ -1,4 +1,4 @@
-"""Outputs are written in a private temporary folder beside the destination and renamed into place.
+"""Outputs are written in a private folder beside the destination, then renamed into place.
 
 Nothing is overwritten without force; a failure (or Ctrl-C) leaves the previous output intact
 and no partial file behind.
@@ -151,10 +151,10 @@ class OutputFile(io.BufferedWriter):
 
     - Bytes that are a view of an input file's range (mapping.file_extent: a tensor memory-mapped
       from the source) are copied from that file with copy_file_range, inside the kernel as cp
-      does, instead of being written from memory. Hashes and zip CRCs still read the map. Where
-      the kernel or filesystem cannot copy, the bytes are written from memory. This
-      also works as the file of a zipfile.ZipFile, which computes a member's CRC from the memory
-      it is given and passes that same memory on to write().
+      does, instead of being written from memory; hashes and zip CRCs still read the map. It
+      works as the file of a zipfile.ZipFile too, which computes a member's CRC from the memory
+      it is given and passes that same memory on to write(). Where the kernel or filesystem
+      cannot copy, the bytes are written from memory.
     - Every 64 MiB written is handed to the kernel for write-back at once (posix_fadvise
       DONTNEED, from a background thread), instead of all of it at the rename: ext4 writes a
       file that replaces another out before the rename returns (its guard against empty files

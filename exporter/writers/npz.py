@@ -4,8 +4,9 @@ Loads with plain numpy.load(path). Tensors are read and written one at a time, e
 straight from the array's memory in 16 MiB slices (no copy), so memory is one tensor; a tensor
 memory-mapped from the source file is copied from that file by the kernel (outputs.OutputFile)
 while zipfile computes its CRC from the map. Members are stored (not deflated) with fixed zip
-metadata, so the same weights give the same bytes. dtypes numpy has no .npy code for (bfloat16, float8) are
-stored as unsigned integers of the same width; the manifest holds the real dtype.
+metadata, so the same weights give the same bytes. dtypes numpy has no .npy code for
+(bfloat16, float8) are stored as unsigned integers of the same width; the manifest holds the
+real dtype.
 """
 
 from __future__ import annotations
