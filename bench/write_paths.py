@@ -1,7 +1,8 @@
 """Benchmark: what outputs.OutputFile's two measures are worth, on the 1 GB model of run.py.
 
 `exporter export big.h5 -o out.FMT --force` in four variants, run interleaved (so a slow phase
-of the machine hits every row), each in a fresh process after os.sync() (not timed):
+of the machine hits every row), each timed by run.py's measure() (a fresh process after an
+untimed os.sync()):
 
 - from memory:         tensors written with write() from their memory map, and all of the file
                        written back at the rename (what exporter did before)
@@ -19,16 +20,13 @@ to cp's.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench  # the model builder and bytecode step of run.py
+import run as bench  # run.py's model builder, bytecode step and measure()
 
 VARIANT = r"""
 import os, sys
@@ -50,13 +48,6 @@ VARIANTS = {
 }
 
 
-def timed(command: list[str]) -> float:
-    os.sync()
-    start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, env=bench.ENV)
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=8)
@@ -76,11 +67,11 @@ def main() -> None:
     }
     commands["cp"] = ["cp", str(source), str(folder / "write-paths-copy")]
     for command in commands.values():
-        timed(command)  # warm-up: from here on every run replaces an existing output
+        bench.measure(command)  # warm-up: from here on every run replaces an existing output
     times: dict[str, list[float]] = {label: [] for label in commands}
     for _ in range(args.runs):
         for label, command in commands.items():
-            times[label].append(timed(command))
+            times[label].append(bench.measure(command)[0])
     size = source.stat().st_size >> 20
     cp = statistics.median(times["cp"])
     print(f"{size} MB .h5 -> {args.format}, {args.runs} runs each, interleaved\n")
