@@ -902,3 +902,18 @@ VALIDATE_FAILS: list[tuple[str, Callable[[Path], Path], str]] = [
     ("safetensors-flipped", _safetensors_data_mismatch, "half"),
     ("npz-member-missing", _npz_member_missing, "steps"),
 ]
+
+
+def all_cases() -> list[Case]:
+    """CORPUS plus the CASES of every tests/hostile_*.py module (one module per class of
+    attack, so each class keeps its builders together)."""
+    import importlib
+
+    cases = list(CORPUS)
+    for module_path in sorted(Path(__file__).parent.glob("hostile_*.py")):
+        if module_path.stem != "hostile_corpus":
+            cases.extend(importlib.import_module(module_path.stem).CASES)
+    names = [case.name for case in cases]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    assert not duplicated, f"hostile cases share a name: {duplicated}"
+    return cases

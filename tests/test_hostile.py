@@ -39,7 +39,7 @@ def _params() -> list:
 
 
 def _each_param():
-    for case in hc.CORPUS:
+    for case in hc.all_cases():
         for command in case.commands:
             yield pytest.param(case, command, id=f"{case.name}-{command}")
 
