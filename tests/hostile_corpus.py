@@ -181,7 +181,11 @@ def skops_file(path: Path, estimator=None) -> Path:
 
 SEED_KINDS = (
     "npz", "json", "csv", "csv-long", "safetensors", "h5", "weights.h5", "keras", "onnx", "skops",
+    "npz-resaved", "onnx-external", "skops-forest",
 )  # fmt: skip
+# Seeds whose model file reads other files beside it: the fuzz test copies (and mutates) the
+# whole folder, so a mutated side file is met too.
+FOLDER_SEEDS = ("onnx-external",)
 
 
 def make_seed(folder: Path, kind: str) -> Path:
@@ -201,6 +205,32 @@ def make_seed(folder: Path, kind: str) -> Path:
         return onnx_file(folder / "seed.onnx")
     if kind == "skops":
         return skops_file(folder / "seed.skops")
+    return _round_two_seed(folder, kind)
+
+
+def _round_two_seed(folder: Path, kind: str) -> Path:
+    """Seeds for the classes of issue #12: an NPZ edited and re-saved with numpy (its manifest
+    becomes a 0-d unicode `manifest.json.npy`), ONNX with external data in a subfolder, and a
+    skops forest (many trusted sklearn/numpy types in its schema)."""
+    if kind == "npz-resaved":
+        original = export_seed(folder, "npz", "original.npz")
+        with np.load(original) as data:
+            arrays = {key: data[key] for key in data.files}
+        path = folder / "seed_resaved.npz"
+        np.savez(path, **arrays)
+        return path
+    if kind == "onnx-external":
+        import onnx_models as om
+
+        (folder / "data").mkdir(exist_ok=True)
+        path, _ = om.external_model(folder, location="data/weights.bin")
+        return path
+    if kind == "skops-forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        x = np.arange(40, dtype=np.float64).reshape(20, 2) % 7
+        forest = RandomForestClassifier(n_estimators=2, max_depth=2, random_state=0)
+        return skops_file(folder / "seed_forest.skops", forest.fit(x, np.arange(20) % 2))
     raise ValueError(kind)
 
 

@@ -210,20 +210,33 @@ def _target(seed: Path, choice: int) -> tuple[Path, str]:
 
 
 @pytest.mark.parametrize("kind", hc.SEED_KINDS)
+def test_every_seed_reads_before_it_is_mutated(kind, seeds):
+    """The positive control: an unmutated seed gives tensors, so the fuzz starts from sound files."""
+    ws = exporter.load(seeds[kind])
+    assert len(ws) > 0 and all(tensor.read() is not None for tensor in ws)
+
+
+@pytest.mark.parametrize("kind", hc.SEED_KINDS)
 def test_mutated_files_give_a_result_or_an_exporter_error(kind, seeds):
     seed = seeds[kind]
-    sizes = [p.stat().st_size for p in ([seed] if seed.is_file() else seed.rglob("*.*"))]
+    tree = seed.parent if kind in hc.FOLDER_SEEDS else seed
+    sizes = [p.stat().st_size for p in ([tree] if tree.is_file() else tree.rglob("*.*"))]
 
     @fuzz_settings(COUNTS["fuzz"])
     @given(choice=st.integers(0, 64), ops=mutations(max(sizes)))
     def check(choice: int, ops) -> None:
         with tempfile.TemporaryDirectory() as folder:
-            copy = Path(folder) / seed.name
-            if seed.is_dir():
-                shutil.copytree(seed, copy)
+            if kind in hc.FOLDER_SEEDS:
+                shutil.copytree(seed.parent, Path(folder) / "model")
+                copy = Path(folder) / "model" / seed.name
+                target, _ = _target(copy.parent, choice)
             else:
-                shutil.copy(seed, copy)
-            target, _ = _target(copy, choice)
+                copy = Path(folder) / seed.name
+                if seed.is_dir():
+                    shutil.copytree(seed, copy)
+                else:
+                    shutil.copy(seed, copy)
+                target, _ = _target(copy, choice)
             target.write_bytes(mutate(target.read_bytes(), ops))
             with alarm(DEADLINE_S):
                 read_everything(copy)
