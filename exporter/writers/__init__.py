@@ -1,7 +1,9 @@
 """Writers, keyed by format name. Each turns a WeightSet into files plus a manifest.
 
 A writer module defines one Writer and registers it here; the driver `write` picks the format
-from the option or the output's extension, writes to a temporary name and renames into place.
+from the option or the output's extension, plans where every tensor goes (names.py: a name that
+cannot be written is refused before any output exists), writes to a temporary name and renames
+into place.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from ..errors import UsageError
 from ..outputs import atomic_dir, atomic_file
 from ..registry import Registry
 from ..weightset import WeightSet, sha256_of
+from .names import NameClash
 
 
 @dataclass(frozen=True)
@@ -31,15 +34,27 @@ class WriteOptions:
     progress: Callable[[str], None] | None = None
 
 
+Locations = Mapping[str, str]  # tensor name -> where its data goes (the manifest's location)
+
+
+def _own_names(ws: WeightSet, options: WriteOptions) -> dict[str, str]:
+    return {tensor.name: tensor.name for tensor in ws}
+
+
 @dataclass(frozen=True)
 class Writer:
-    """A registered export format."""
+    """A registered export format.
+
+    plan(ws, options) returns every tensor's location, or raises names.NameClash, before the
+    output is opened; write(ws, path, options, locations) then writes to those locations.
+    """
 
     format: str
     extensions: tuple[str, ...]
     is_dir: bool
-    write: Callable[[WeightSet, Path, WriteOptions], dict[str, Any]]
+    write: Callable[[WeightSet, Path, WriteOptions, Locations], dict[str, Any]]
     description: str = ""
+    plan: Callable[[WeightSet, WriteOptions], dict[str, str]] = _own_names
 
 
 PARALLEL_HASH_BYTES = 1 << 20  # smaller tensors are hashed inline (a thread costs more)
@@ -104,9 +119,44 @@ def write(
     force: bool = False,
     options: WriteOptions | None = None,
 ) -> dict[str, Any]:
-    """Write ws to dest atomically and return the manifest that was written."""
+    """Write ws to dest atomically and return the manifest that was written.
+
+    Every tensor's location is planned first: names the format cannot hold apart raise
+    NameClash (exit 3) naming both tensors, and nothing is created.
+    """
     writer = format_for(dest, fmt)
     options = options or WriteOptions()
+    try:
+        locations = writer.plan(ws, options)
+    except NameClash as exc:
+        source = f" (read from {ws.info.file})" if ws.info.file else ""
+        raise NameClash(
+            f"{dest}: cannot write {writer.format}{source}: {exc}; rename the tensor "
+            "or export to another format"
+        ) from None
+    if writer.is_dir:
+        check_path_lengths(Path(dest), locations)
     opener = atomic_dir if writer.is_dir else atomic_file
     with opener(Path(dest), force=force) as tmp:
-        return writer.write(ws, tmp, options)
+        return writer.write(ws, tmp, options, locations)
+
+
+TEMP_NAME_EXTRA = 32  # the temporary folder is dest's name plus `.` + 8 random chars + `.tmp`
+
+
+def check_path_lengths(dest: Path, locations: Locations) -> None:
+    """Refuse (UsageError) a folder export whose longest file path would exceed the system's
+    path limit, before anything is created: the same names fit in a shorter output folder."""
+    if not locations:
+        return
+    folder = os.fsencode(os.path.abspath(dest))
+    name, location = max(locations.items(), key=lambda item: len(item[1].encode()))
+    try:
+        limit = os.pathconf(os.path.dirname(folder) or b"/", "PC_PATH_MAX")
+    except (OSError, ValueError):
+        limit = 4096
+    if len(folder) + TEMP_NAME_EXTRA + 1 + len(location.encode()) >= limit:
+        raise UsageError(
+            f"{dest}: the file for tensor {name!r} would have a path longer than this system "
+            f"allows ({limit} bytes); write to a shorter output path or use --csv-layout long"
+        )

@@ -19,7 +19,7 @@ from ..dtypes import as_little_endian
 from ..outputs import OutputFile
 from ..textformat import CHUNK_VALUES, json_block
 from ..weightset import WeightSet
-from . import WRITERS, WriteOptions, Writer, write_and_hash
+from . import WRITERS, Locations, WriteOptions, Writer, write_and_hash
 
 
 def json_pieces(array: np.ndarray, chunk: int = CHUNK_VALUES) -> Iterator[bytes]:
@@ -52,7 +52,9 @@ def tensor_json(array: np.ndarray) -> str:
     return b"".join(json_pieces(as_little_endian(array))).decode()
 
 
-def write_json(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
+def write_json(ws: WeightSet, path: Path, options: WriteOptions, locations: Locations) -> dict:
+    """Write ws as one JSON document (names are keys of the nested "data" object: any two
+    distinct names stay distinct, and "data" or "manifest" as names do not meet the top level)."""
     entries = []
     with OutputFile(path) as out:
         out.write(b'{"data": {')

@@ -7,6 +7,10 @@ while zipfile computes its CRC from the map. Members are stored (not deflated) w
 metadata, so the same weights give the same bytes. dtypes numpy has no .npy code for
 (bfloat16, float8) are stored as unsigned integers of the same width; the manifest holds the
 real dtype.
+
+numpy.load finds a member both by its name and by its name without `.npy`, and the member's own
+name wins: with tensors `x` and `x.npy`, `numpy.load(path)["x.npy"]` returns `x`. So a name that
+is another tensor's member name (`x.npy` beside `x`), or `manifest.json`, is refused (plan_npz).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from .. import manifest as mf
 from ..dtypes import as_little_endian, dtype_name
 from ..outputs import OutputFile
 from ..weightset import HASH_CHUNK, WeightSet
-from . import WRITERS, WriteOptions, Writer, write_and_hash
+from . import WRITERS, Locations, WriteOptions, Writer, write_and_hash
+from .names import flat_plan
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _STORAGE = {"bfloat16": np.uint16, "float8_e4m3fn": np.uint8, "float8_e5m2": np.uint8}
@@ -55,7 +60,27 @@ def write_npy(handle: BinaryIO, array: np.ndarray) -> None:
         handle.write(memoryview(flat[start : start + HASH_CHUNK]))
 
 
-def write_npz(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
+MANIFEST_MEMBER = "manifest.json"
+
+
+def member_for(name: str) -> str:
+    """The archive member that holds a tensor."""
+    return f"{name}.npy"
+
+
+def plan_npz(ws: WeightSet, options: WriteOptions) -> dict[str, str]:
+    """name -> member, refusing names that numpy.load would not find (see the module doc)."""
+    return flat_plan(
+        ws,
+        "numpy.load key",
+        member_for,
+        claims=lambda name: (name, member_for(name)),
+        reserved={MANIFEST_MEMBER: "the manifest"},
+    )
+
+
+def write_npz(ws: WeightSet, path: Path, options: WriteOptions, locations: Locations) -> dict:
+    """Write ws as an NPZ at path, each tensor as member locations[name]; the manifest last."""
     entries = []
     with (
         OutputFile(path) as out,
@@ -63,7 +88,7 @@ def write_npz(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
     ):
         for tensor in ws:
             array = storage_array(tensor.read())
-            member = f"{tensor.name}.npy"
+            member = locations[tensor.name]
             big = array.nbytes > (1 << 31) - (1 << 20)
             with archive.open(zip_info(member), "w", force_zip64=big) as handle:
                 digest = write_and_hash(array, lambda a, h=handle: write_npy(h, a))
@@ -72,10 +97,11 @@ def write_npz(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
             if options.progress:
                 options.progress(tensor.name)
         manifest = mf.build(ws.info, entries, created=options.created_at)
-        archive.writestr(zip_info("manifest.json"), mf.dumps(manifest))
+        archive.writestr(zip_info(MANIFEST_MEMBER), mf.dumps(manifest))
     return manifest
 
 
 WRITERS.register(
-    "npz", Writer("npz", (".npz",), False, write_npz, "NumPy .npz, one .npy member per tensor")
+    "npz",
+    Writer("npz", (".npz",), False, write_npz, "NumPy .npz, one .npy member per tensor", plan_npz),
 )

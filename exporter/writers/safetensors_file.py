@@ -10,6 +10,9 @@ been read. Rather than read every tensor twice (a first pass to hash, a second t
 header is written with placeholder hashes of the same length (64 hex digits; JSON escaping does
 not touch them), the data follows (hashed in a second thread while it is written), and the finished header is written
 over the placeholder. Each tensor is read once; memory is one tensor plus nothing per byte.
+
+Keys are the tensor names, as other ecosystems expect; `__metadata__` is the one key the format
+reserves, so a tensor of that name is refused before anything is written (plan_safetensors).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from .. import manifest as mf
 from ..dtypes import as_little_endian, dtype_name
 from ..outputs import OutputFile
 from ..weightset import HASH_CHUNK, ModelInfo, Tensor, WeightSet
-from . import WRITERS, WriteOptions, Writer, write_and_hash
+from . import WRITERS, Locations, WriteOptions, Writer, write_and_hash
+from .names import flat_plan
 
 METADATA_KEY = "exporter.manifest"
 DTYPE_CODES = {
@@ -37,12 +41,24 @@ DTYPE_CODES = {
     "float8_e5m2": "F8_E5M2",
 }  # fmt: skip
 _PLACEHOLDER = "0" * 64
+RESERVED_KEY = "__metadata__"
+
+
+def plan_safetensors(ws: WeightSet, options: WriteOptions) -> dict[str, str]:
+    """name -> header key (the name itself), refusing the key the format keeps for metadata."""
+    return flat_plan(
+        ws,
+        "safetensors key",
+        str,
+        claims=lambda name: (name,),
+        reserved={RESERVED_KEY: "the file's metadata (the manifest)"},
+    )
 
 
 def header_bytes(ws: WeightSet, manifest: dict[str, Any], size: int = 0) -> bytes:
     """The length-prefixed JSON header for ws with manifest in __metadata__, padded with spaces
     to a multiple of 8 bytes and to at least size bytes (safetensors allows trailing spaces)."""
-    header: dict[str, Any] = {"__metadata__": {METADATA_KEY: mf.dumps(manifest)}}
+    header: dict[str, Any] = {RESERVED_KEY: {METADATA_KEY: mf.dumps(manifest)}}
     offset = 0
     for tensor in ws:
         end = offset + tensor.nbytes
@@ -84,7 +100,10 @@ def _placeholder_info(info: ModelInfo) -> ModelInfo:
     return stand_in
 
 
-def write_safetensors(ws: WeightSet, path: Path, options: WriteOptions) -> dict:
+def write_safetensors(
+    ws: WeightSet, path: Path, options: WriteOptions, locations: Locations
+) -> dict:
+    """Write ws as one safetensors file at path (keys as planned: the tensor names)."""
     placeholder = mf.build(
         _placeholder_info(ws.info),
         _entries(ws, [_PLACEHOLDER] * len(ws)),
@@ -128,5 +147,12 @@ def _write_one(out: BinaryIO, tensor: Tensor) -> str:
 
 WRITERS.register(
     "safetensors",
-    Writer("safetensors", (".safetensors",), False, write_safetensors, "safetensors file"),
+    Writer(
+        "safetensors",
+        (".safetensors",),
+        False,
+        write_safetensors,
+        "safetensors file",
+        plan_safetensors,
+    ),
 )
