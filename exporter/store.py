@@ -8,17 +8,19 @@ updated under a file lock, so parallel jobs (make -j) are safe.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from . import schemas
-from .errors import InputError, UsageError
+from .errors import InputError, UnsafeInputError, UsageError
 from .outputs import atomic_dir, atomic_file
 from .weightset import WeightSet, sha256_of
 
@@ -27,6 +29,9 @@ STORE_FORMAT = "exporter.store"
 STORE_VERSION = "1.0.0"
 STORE_SCHEMA = "store-index-1.schema.json"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_VERSION_DIR = re.compile(r"v([0-9]+)")
+LOCK = ".lock"
+INDEX_LIMIT = 64 << 20  # bytes; an index of thousands of versions is a few MB
 
 
 def weights_digest(ws: WeightSet) -> str:
@@ -51,27 +56,68 @@ def model_name(name: str) -> str:
 
 @contextlib.contextmanager
 def locked(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """Hold the store folder's lock file (folder/.lock, created empty and never written)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create the store folder {folder}: {exc.strerror or exc}"
+        ) from None
+    fd = _open_lock(folder / LOCK)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _open_lock(path: Path) -> int:
+    """Open (or create) the lock file without following a symlink and without truncating, and
+    only if it is a regular file: a planted link or FIFO never makes the store touch another file."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeInputError(
+                f"{path} is a symlink; exporter never writes through one: remove it and run again"
+            ) from None
+        raise UsageError(f"cannot open the store lock {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafeInputError(f"{path} is not a regular file; remove it and run again")
+    return fd
 
 
 def read_index(folder: Path) -> dict[str, Any]:
     """The index of a model's folder in a store (empty when there is none yet)."""
     path = folder / INDEX
-    if not path.exists():
+    if not (path.exists() or path.is_symlink()):
         return {"format": STORE_FORMAT, "format_version": STORE_VERSION, "model": folder.name,
                 "versions": []}  # fmt: skip
     try:
-        index = json.loads(path.read_text(encoding="utf-8"))
+        index = json.loads(_read_regular(path, INDEX_LIMIT).decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
     schemas.check(index, STORE_SCHEMA, str(path))
     return index
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of path, refused when it is a symlink, not a regular file, or over limit."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeInputError(
+                f"{path} is a symlink; exporter never reads through one: replace it with the file"
+            ) from None
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with open(fd, "rb") as handle:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            raise InputError(f"{path}: not a regular file of at most {limit} bytes")
+        return handle.read(limit + 1)
 
 
 def store_export(
@@ -111,8 +157,10 @@ def store_export(
 
 
 def _next_number(folder: Path, index: dict[str, Any]) -> int:
-    """One past every version in the index and every v<N> folder (even a stray one)."""
-    on_disk = [int(p.name[1:]) for p in folder.glob("v*") if p.name[1:].isdigit()]
+    """One past every version in the index and every v<N> folder (even a stray one); N is ASCII
+    digits only (str.isdigit() also takes '²', which int() refuses)."""
+    found = (_VERSION_DIR.fullmatch(entry) for entry in os.listdir(folder))
+    on_disk = [int(match[1]) for match in found if match]
     return max([v["version"] for v in index["versions"]] + on_disk, default=0) + 1
 
 
