@@ -57,9 +57,14 @@ def created_at(explicit: str | None = None) -> str | None:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
         try:
+            if not (epoch.isascii() and epoch.strip().lstrip("-").isdigit()):
+                raise ValueError(epoch)
             stamp = _dt.datetime.fromtimestamp(int(epoch), tz=_dt.timezone.utc)
-        except ValueError:
-            raise UsageError(f"SOURCE_DATE_EPOCH={epoch!r} is not an integer") from None
+        except (ValueError, OverflowError, OSError):
+            raise UsageError(
+                f"SOURCE_DATE_EPOCH={epoch!r} is not a number of seconds since 1970 (ASCII "
+                "digits, within the years 1-9999)"
+            ) from None
         return stamp.isoformat().replace("+00:00", "Z")
     return None
 
@@ -150,7 +155,10 @@ def check_header(manifest: Any, where: str) -> None:
         raise InputError(f"{where}: not an exporter manifest (format is not {FORMAT!r})")
     version = str(manifest.get("format_version", ""))
     try:
-        major = int(version.split(".")[0])
+        head = version.split(".")[0]
+        if not (head.isascii() and head.isdigit()):
+            raise ValueError(version)
+        major = int(head)
     except ValueError:
         raise InputError(f"{where}: bad format_version {version!r}") from None
     if major != MAJOR:

@@ -27,9 +27,15 @@ def join(*parts: str) -> str:
     return "/".join(p for p in parts if p)
 
 
+def ascii_number(key: str) -> bool:
+    """True for keys of ASCII digits only (str.isdigit also takes '²' and '١', which int() then
+    refuses or reads as another key's number)."""
+    return key.isascii() and key.isdigit()
+
+
 def int_keys(group: Any) -> list[str]:
     """Dataset keys of a `vars` group sorted as integers (h5py lists 0,1,10,11,2)."""
-    keys = [k for k in group if k.isdigit()]
+    keys = [k for k in group if ascii_number(k)]
     return sorted(keys, key=int)
 
 
@@ -139,7 +145,9 @@ def _model_part(path: str) -> bool:
 
 def _datasets(group: Any):
     """Dataset paths under group in file order, vars sorted as integers, seed state skipped."""
-    for key in sorted(group, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k)):
+    for key in sorted(
+        group, key=lambda k: (not ascii_number(k), int(k) if ascii_number(k) else 0, k)
+    ):
         item = group[key]
         if hasattr(item, "keys"):
             if not key.startswith(SKIPPED_GROUPS):
