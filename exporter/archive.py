@@ -1,15 +1,69 @@
-"""Zip archives (.npz, .keras, .skops) are checked from their headers before anything is inflated."""
+"""Declared sizes are checked before anything is inflated, parsed or allocated.
+
+- Zip archives (.npz, .keras, .skops) are checked from their headers: every member's declared
+  size and compression ratio, and metadata members (`*.json`: manifest.json, config.json,
+  metadata.json, skops schema.json; and `manifest.json.npy`, the NPZ manifest re-saved by numpy)
+  against an absolute limit. Reads of a member stop at its declared size (zipfile), so a header
+  that lies gives no more bytes than it declares.
+- Metadata documents read from a member or a file are read through read_member/read_document,
+  which never read more than the limit + 1 bytes.
+- Tensor shapes declared by a file (HDF5 datasets, ONNX dims) are counted in Python integers
+  by declared_nbytes, never numpy int64, which wraps to a small or zero size.
+"""
 
 from __future__ import annotations
 
+import math
+import os
+import sys
 import zipfile
+import zlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import InputError, UnsafeInputError
+from .errors import InputError, UnsafeInputError, UsageError
 
 MAX_RATIO = 200  # inflated/compressed size above this (for members over 1 MiB) is a bomb
 MIN_CHECKED = 1 << 20
+
+# The largest metadata document read. Measured (Keras 3.15, skops 0.16, sklearn 1.9): config.json
+# of keras.applications ResNet152 0.5 MB, EfficientNetB7 0.76 MB, NASNetLarge 1.0 MB; skops
+# schema.json of RandomForestClassifier(n_estimators=500) 7.7 MB, GradientBoostingClassifier
+# (3 classes x 500 estimators = 1500 trees) 31.3 MB (about 21 kB a tree: bigger ensembles need
+# EXPORTER_MAX_METADATA_BYTES). Python's json makes objects of up to ~24x the text (`{},`), and
+# the config and schema audits walk them: a 28 MiB document was read in a 2 GiB address space,
+# a 44 MiB one was not (MemoryError). So the limit is 32 MiB.
+MAX_METADATA_BYTES = 32 << 20
+METADATA_ENV = "EXPORTER_MAX_METADATA_BYTES"
+
+
+def metadata_limit() -> int:
+    """The largest metadata document (manifest, config, schema) exporter reads, in bytes:
+    MAX_METADATA_BYTES, or the EXPORTER_MAX_METADATA_BYTES environment variable when set."""
+    text = os.environ.get(METADATA_ENV, "").strip()
+    if not text:
+        return MAX_METADATA_BYTES
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise UsageError(f"{METADATA_ENV}={text!r} is not a positive number of bytes")
+    return value
+
+
+def is_metadata(name: str) -> bool:
+    """Whether an archive member is a metadata document (JSON, or JSON re-saved as .npy)."""
+    lowered = name.lower()
+    return lowered.endswith(".json") or lowered.endswith(".json.npy")
+
+
+def _too_big(where: str, size: int, limit: int, verb: str = "declares") -> UnsafeInputError:
+    return UnsafeInputError(
+        f"{where} {verb} {size:,} bytes, more than the {limit:,}-byte limit for a metadata "
+        f"document; refused (set {METADATA_ENV} to raise the limit if the file is trusted)"
+    )
 
 
 def open_zip(path: Path) -> zipfile.ZipFile:
@@ -27,27 +81,84 @@ def open_zip(path: Path) -> zipfile.ZipFile:
 
 
 def check_members(archive: zipfile.ZipFile, path: Path) -> None:
-    """Refuse zip bombs, encrypted members and unsafe member names."""
+    """Refuse zip bombs, oversized metadata, encrypted members and unsafe member names."""
     file_size = path.stat().st_size
+    limit = metadata_limit()
     total = 0
     for info in archive.infolist():
-        if info.flag_bits & 0x1:
-            raise UnsafeInputError(f"{path}: member {info.filename!r} is encrypted")
-        name = info.filename
-        if name.startswith("/") or "\x00" in name or ".." in name.split("/"):
-            raise UnsafeInputError(f"{path}: unsafe member name {name!r}")
-        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
-            raise InputError(f"{path}: member {name!r} has inconsistent sizes")
-        if info.compress_size > file_size:
-            raise InputError(f"{path}: member {name!r} is larger than the archive (truncated?)")
-        if info.file_size > MIN_CHECKED and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            raise UnsafeInputError(
-                f"{path}: member {name!r} would inflate {info.compress_size} bytes to "
-                f"{info.file_size} (ratio over {MAX_RATIO}); refusing a possible zip bomb"
-            )
+        _check_member(info, path, file_size, limit)
         total += info.file_size
     if total > MAX_RATIO * max(file_size, 1) and total > MIN_CHECKED:
         raise UnsafeInputError(f"{path}: archive would inflate to {total} bytes; refusing")
+
+
+def _check_member(info: zipfile.ZipInfo, path: Path, file_size: int, limit: int) -> None:
+    """One member's header: flags, name, sizes, ratio and the metadata limit."""
+    name = info.filename
+    if info.flag_bits & 0x1:
+        raise UnsafeInputError(f"{path}: member {name!r} is encrypted")
+    if name.startswith("/") or "\x00" in name or ".." in name.split("/"):
+        raise UnsafeInputError(f"{path}: unsafe member name {name!r}")
+    if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+        raise InputError(f"{path}: member {name!r} has inconsistent sizes")
+    if info.compress_size > file_size:
+        raise InputError(f"{path}: member {name!r} is larger than the archive (truncated?)")
+    if info.file_size > MIN_CHECKED and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        raise UnsafeInputError(
+            f"{path}: member {name!r} would inflate {info.compress_size} bytes to "
+            f"{info.file_size} (ratio over {MAX_RATIO}); refusing a possible zip bomb"
+        )
+    if is_metadata(name) and info.file_size > limit:
+        raise _too_big(f"{path}: member {name!r}", info.file_size, limit)
+
+
+def read_member(archive: zipfile.ZipFile, member: str, where: str) -> bytes:
+    """The bytes of a metadata member, reading at most the metadata limit + 1 bytes.
+
+    Reads stop at the member's declared size too, and a member whose data does not match
+    its header (a lying size, a bad CRC) is InputError.
+    """
+    limit = metadata_limit()
+    try:
+        with archive.open(member) as handle:
+            data = handle.read(limit + 1)
+    except KeyError:
+        raise InputError(f"{where}: the archive has no member {member!r}") from None
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        raise InputError(f"{where}: member {member!r} is damaged ({exc})") from None
+    if len(data) > limit:
+        raise _too_big(f"{where}: member {member!r}", len(data), limit, "holds at least")
+    return data
+
+
+def read_document(path: Path, where: str | None = None) -> bytes:
+    """The bytes of a metadata file (a CSV export's manifest.json, a config.json), reading at
+    most the metadata limit + 1 bytes whatever the file is (a FIFO or /dev/zero included)."""
+    limit = metadata_limit()
+    where = where or str(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"{where}: cannot read it ({exc})") from None
+    if len(data) > limit:
+        raise _too_big(where, len(data), limit, "holds at least")
+    return data
+
+
+def declared_nbytes(shape: Iterable[int], itemsize: int, label: str) -> int:
+    """Bytes of a tensor whose shape a file declares, counted in Python integers (numpy int64
+    wraps: [2**32, 2**32, 16] gives 0). InputError naming label when a dimension is negative
+    or the shape is larger than any array can be (numpy's limit, sys.maxsize bytes)."""
+    dims = [int(d) for d in shape]
+    if any(d < 0 for d in dims):
+        raise InputError(f"{label}: has a negative dimension {dims}; the file is damaged")
+    if math.prod(max(d, 1) for d in dims) * max(itemsize, 1) > sys.maxsize:
+        raise InputError(
+            f"{label}: declares shape {dims}, more elements than any array can hold; "
+            "the file is damaged or crafted"
+        )
+    return math.prod(dims) * itemsize
 
 
 def stored_range(handle: BinaryIO, info: zipfile.ZipInfo, file_size: int) -> tuple[int, int] | None:

@@ -19,7 +19,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from ..archive import stored_member_range
+from ..archive import declared_nbytes, metadata_limit, stored_member_range
 from ..errors import ExporterError, InputError, UnsafeInputError, require
 from ..mapping import file_array
 
@@ -37,8 +37,20 @@ def h5py():
 
 
 def attr_text(value: Any) -> str:
-    """An HDF5 string attribute as str (h5py gives str or bytes)."""
+    """An HDF5 string attribute as str (h5py gives str or bytes). A text longer than the
+    metadata limit (archive.metadata_limit; a model_config is one) is refused before it is
+    decoded or parsed: JSON costs up to ~24x its text in memory."""
+    limit = metadata_limit()
+    if isinstance(value, (bytes, str)) and len(value) > limit:
+        raise _too_long("an HDF5 text attribute", len(value), limit)
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _too_long(what: str, size: int, limit: int) -> UnsafeInputError:
+    return UnsafeInputError(
+        f"{what} holds {size:,} bytes, more than the {limit:,}-byte limit for a metadata "
+        "document; refused (set EXPORTER_MAX_METADATA_BYTES to raise the limit if it is trusted)"
+    )
 
 
 def attr_list(group: Any, name: str) -> list[str]:
@@ -129,12 +141,29 @@ def audit(h5file: Any, file_size: int, where: str) -> dict[str, DatasetFacts]:
             return 1
         return None
 
+    _audit_root_texts(h5file, where)
     h5file.id.links.visit(on_link, info=True)
     if not problems:
         lib.h5o.visit(h5file.id, on_object, info=True)
     if problems:
         raise problems[0]
     return facts
+
+
+def _audit_root_texts(h5file: Any, where: str) -> None:
+    """Refuse a root text attribute (model_config, training_config: JSON that Keras parses
+    too, with --via keras) longer than the metadata limit."""
+    limit = metadata_limit()
+    for name in h5file.attrs:
+        try:
+            found = h5file.attrs.get_id(name)
+            if found.shape != () or found.dtype.kind not in "OSU":
+                continue  # Keras's JSON documents are scalar strings
+            value = h5file.attrs[name]
+        except (OSError, TypeError, ValueError, KeyError):
+            continue  # not an attribute h5py can read: whoever needs it says so
+        if isinstance(value, (bytes, str)) and len(value) > limit:
+            raise _too_long(f"{where}: HDF5 attribute {name!r}", len(value), limit)
 
 
 def _audit_dataset(dataset: Any, path: str, file_size: int, where: str) -> int | None:
@@ -152,7 +181,9 @@ def _audit_dataset(dataset: Any, path: str, file_size: int, where: str) -> int |
         raise UnsafeInputError(
             f"{where}: dataset {path} is a virtual dataset (reads other files); refused"
         )
-    declared = int(np.prod(dataset.shape or (), dtype=np.int64)) * dataset.dtype.itemsize
+    declared = declared_nbytes(
+        dataset.shape or (), dataset.dtype.itemsize, f"{where}: dataset {path}"
+    )
     limit = file_size
     if layout == lib.h5d.CHUNKED and plist.get_nfilters():
         limit = file_size * MAX_COMPRESSION_RATIO

@@ -38,6 +38,7 @@ external data file (checked first, see onnx_external) only when it is read.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -45,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from ..archive import declared_nbytes
 from ..dtypes import SUPPORTED, dtype_name, is_float
 from ..errors import InputError, UnsupportedError
 from ..hashing import FileDigest
@@ -285,8 +287,11 @@ class _Collector:
 
     def sparse_tensor(self, raw: str, sparse, origin: str) -> None:
         dims = [int(d) for d in sparse.dims]
+        label = f"{self.where}: sparse tensor {raw!r}"
+        declared_nbytes(dims, 1, f"{label} (dense shape)")  # refused when negative or absurd
+        nnz = declared_nbytes(sparse.values.dims, 1, f"{label} values") if sparse.values.dims else 0
         where = f"{origin}, dense shape {dims}"
-        self.sparse[self.name(raw)] = {"dims": dims, "nnz": int(np.prod(sparse.values.dims or [0]))}
+        self.sparse[self.name(raw)] = {"dims": dims, "nnz": nnz}
         self.tensor(f"{raw}/values", sparse.values, f"{where}: values")
         self.tensor(f"{raw}/indices", sparse.indices, f"{where}: indices")
 
@@ -299,12 +304,9 @@ class _Collector:
             self.put_strings(raw, values.reshape(-1).tolist(), list(values.shape))
             return
         shape = tuple(int(d) for d in proto.dims)
-        if any(d < 0 for d in shape):
-            raise InputError(
-                f"{label}: has a negative dimension {list(shape)}; the model is damaged"
-            )
+        nbytes = declared_nbytes(shape, dtype.itemsize, label)  # Python ints: no int64 wrap
         if proto.data_location == EXTERNAL:
-            source, origin = self.external_source(proto, dtype, shape, label, origin)
+            source, origin = self.external_source(proto, dtype, shape, nbytes, label, origin)
         else:  # checked now, so spec and check (which read no values) refuse it too
             _check_stored_size(proto, dtype, shape, label)
             in_raw_data = proto.HasField("raw_data") and sys.byteorder == "little"
@@ -312,11 +314,10 @@ class _Collector:
         name = self.name(raw)
         self.tensors.append(Tensor(name, dtype, shape, source, origin=origin[:2000]))
 
-    def external_source(self, proto, dtype, shape, label: str, origin: str):
+    def external_source(self, proto, dtype, shape, nbytes: int, label: str, origin: str):
         if self.folder is None:
             raise InputError(f"{label}: uses external data, but the model was not read from a file")
-        count = int(np.prod(shape, dtype=np.int64))
-        ref = external_ref(proto, self.folder, count * dtype.itemsize, label)
+        ref = external_ref(proto, self.folder, nbytes, label)
         self.external.add(ref.location)
 
         def load() -> np.ndarray:
@@ -326,8 +327,23 @@ class _Collector:
         return load, where
 
     def decode(self, proto, raw: str) -> np.ndarray:
+        """A small TensorProto (strings, a ConstantOfShape value) decoded now, its declared
+        size checked against what it stores first."""
         from onnx import numpy_helper
 
+        label = f"{self.where}: tensor {raw!r}"
+        if proto.data_location == EXTERNAL:  # onnx would read it relative to the working folder
+            raise UnsupportedError(
+                f"{label}: keeps strings or a fill value in external data, which exporter does "
+                "not read; keep such tensors inside the model"
+            )
+        dtype = _np_dtype(proto, label)
+        shape = tuple(int(d) for d in proto.dims)
+        declared_nbytes(shape, dtype.itemsize, label)
+        if dtype.kind == "O":
+            _size_error(len(proto.string_data), math.prod(shape), "strings", shape, label)
+        else:
+            _check_stored_size(proto, dtype, shape, label)
         try:
             return numpy_helper.to_array(proto)
         except Exception as exc:
@@ -387,8 +403,9 @@ _TYPED_FIELD = {
 
 
 def _check_stored_size(proto, dtype: np.dtype, shape: tuple[int, ...], label: str) -> None:
-    """InputError unless the tensor stores exactly prod(shape) values of dtype."""
-    count = int(np.prod(shape, dtype=np.int64))
+    """InputError unless the tensor stores exactly prod(shape) values of dtype (counted in
+    Python integers: numpy int64 wraps)."""
+    count = math.prod(shape)
     if proto.HasField("raw_data"):
         _size_error(len(proto.raw_data), count * dtype.itemsize, "bytes", shape, label)
     else:
@@ -407,7 +424,7 @@ def _size_error(stored: int, expected: int, unit: str, shape: tuple[int, ...], l
 def _raw_decoder(proto, dtype: np.dtype, shape: tuple[int, ...], label: str):
     """Loader of a tensor kept in raw_data (little-endian bytes of dtype, size checked when the
     model was read): the bytes are copied out of the protobuf once and used as they are."""
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize
 
     def load() -> np.ndarray:
         raw = proto.raw_data
