@@ -1,12 +1,16 @@
 """scikit-learn model files: skops (safe, the default) and pickle/joblib (only with trust).
 
-skops files are audited before anything is built: types from scikit-learn, numpy and scipy are
-trusted, anything else is refused and named (FORMATS.md, "Safety facts").
+skops files are audited before anything is built: every name in schema.json must be on an exact
+list of fully qualified scikit-learn/numpy/scipy names, for the way skops uses it (a class it
+may call, or a function it only references); anything else is refused and named
+(sklearn_trust.py; FORMATS.md, "Safety facts"). `--trust` does not change this.
 """
 
 from __future__ import annotations
 
+import json
 import pickletools
+import zipfile
 from pathlib import Path
 
 from ..errors import InputError, UnsafeInputError, require
@@ -14,21 +18,14 @@ from ..hashing import FileDigest
 from ..weightset import WeightSet
 from . import READERS, Probe, Reader, ReadOptions, probe
 
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
-
-
-def trusted_type(name: str) -> bool:
-    """True for types from scikit-learn, numpy and scipy themselves."""
-    return name.startswith(TRUSTED_PREFIXES)
-
 
 def _is_skops(probe: Probe) -> bool:
     return "schema.json" in probe.members
 
 
 def load_estimator(path: Path, trust: bool = False):
-    """The estimator in a skops file (audited: only scikit-learn/numpy/scipy types) or, with
-    trust, a pickle/joblib file. Refuses a pickle without trust, naming what it would import."""
+    """The estimator in a skops file (audited against exact scikit-learn/numpy/scipy names,
+    whatever trust says) or, with trust, a pickle/joblib file. Refuses a pickle without trust, naming what it would import."""
     if _is_skops(probe(path)):
         return _load_skops(path)
     if not trust:
@@ -48,27 +45,72 @@ def load_estimator(path: Path, trust: bool = False):
 
 
 def _load_skops(path: Path):
+    """The object in a skops file, built only after its schema passed the exact audit. One
+    descriptor serves the audit and the load, so a file renamed over path meanwhile is not read."""
     require("sklearn", "sklearn")
     sio = require("skops.io", "sklearn")
-    from ..archive import open_zip
+    try:
+        with open(path, "rb") as handle:
+            accepted = _audit_skops(path, handle)
+            handle.seek(0)
+            return _skops_load(sio, path, handle, accepted)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc})") from None
 
-    open_zip(path).close()  # size/ratio checks before skops inflates anything
+
+def _skops_load(sio, path: Path, handle, accepted: set[str]):
+    """skops' load with exactly the audited names trusted (skops audits them once more)."""
     try:
-        untrusted = sio.get_untrusted_types(file=str(path))
-    except Exception as exc:  # skops raises many kinds on damaged files
-        raise InputError(
-            f"{path}: not a readable skops file ({type(exc).__name__}: {exc})"
-        ) from None
-    refused = sorted(t for t in untrusted if not trusted_type(t))
-    if refused:
-        raise UnsafeInputError(
-            f"{path}: skops file holds types that are not from scikit-learn/numpy/scipy: "
-            f"{', '.join(refused)}; refused (inspect it with skops.io.get_untrusted_types)"
-        )
-    try:
-        return sio.load(str(path), trusted=untrusted)
+        return sio.load(handle, trusted=sorted(accepted))
+    except sio.exceptions.UntrustedTypesFoundException as exc:
+        raise _refusal(path, _skops_names(exc)) from None
     except Exception as exc:
         raise InputError(f"{path}: skops cannot load it ({type(exc).__name__}: {exc})") from None
+
+
+def _audit_skops(path: Path, handle) -> set[str]:
+    """The names schema.json uses, all trusted for their use; refuses the file otherwise."""
+    from ..archive import check_members, read_member
+    from .sklearn_trust import audit_schema
+
+    try:
+        archive = zipfile.ZipFile(handle)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InputError(f"{path}: damaged zip archive ({exc})") from None
+    with archive:
+        check_members(archive, path)  # size/ratio checks before anything is inflated
+        text = read_member(archive, "schema.json", str(path))
+    try:
+        schema = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"{path}: not a readable skops file (schema.json: {exc})") from None
+    accepted, refused = audit_schema(schema)
+    if refused:
+        raise _refusal(path, refused)
+    return accepted
+
+
+def _skops_names(exc: Exception) -> set[str]:
+    """The names in skops' UntrustedTypesFoundException ("... in the file: ['a', 'b']."),
+    which keeps them only in its message."""
+    import ast
+
+    line = str(exc).splitlines()[0] if str(exc) else ""
+    try:
+        names = ast.literal_eval(line[line.index("[") : line.rindex("]") + 1])
+    except (ValueError, SyntaxError):
+        return {line or type(exc).__name__}
+    return {str(name) for name in names}
+
+
+def _refusal(path: Path, names: set[str]) -> UnsafeInputError:
+    shown = sorted(names)
+    listed = ", ".join(shown[:20]) + (f" and {len(shown) - 20} more" if len(shown) > 20 else "")
+    return UnsafeInputError(
+        f"{path}: skops file names types or functions that are not on exporter's exact list "
+        f"of trusted scikit-learn/numpy/scipy: {listed}; refused, loading would build or call "
+        "them (--trust does not change this; re-save the model from plain scikit-learn objects)"
+    )
 
 
 def read_skops(path: Path, options: ReadOptions) -> WeightSet:
