@@ -177,8 +177,8 @@ def via_keras(tmp_path_factory):
     [
         ("keras-lambda", "safe mode"),
         ("h5-lambda", "safe mode"),
-        ("keras-foreign-module", "Keras cannot load it"),
-        ("h5-foreign-module", "Keras cannot load it"),
+        ("keras-foreign-module", "outside Keras"),
+        ("h5-foreign-module", "outside Keras"),
         ("h5-soft-link", "soft link"),
         ("h5-external-link", "external link"),
         ("h5-virtual", "virtual"),

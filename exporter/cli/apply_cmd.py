@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .. import api
-from .common import Force, handle_errors, info
+from .common import Force, Trust, handle_errors, info
 
 
 @handle_errors
@@ -20,6 +20,7 @@ def apply(
     ],
     out: Annotated[str, typer.Option("--out", "-o", help="New model file (.keras or .h5).")],
     force: Force = False,
+    trust: Trust = False,
 ) -> None:
     """Load WEIGHTS into the Keras MODEL by canonical name and save it as OUT.
 
@@ -27,5 +28,5 @@ def apply(
     """
     from ..apply import apply_weights
 
-    result = apply_weights(api.load(weights), model, out, force=force)
+    result = apply_weights(api.load(weights, trust=trust), model, out, force=force, trust=trust)
     info(f"wrote {out}: {result['assigned']} variables assigned from {weights}")

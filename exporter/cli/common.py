@@ -82,7 +82,11 @@ Trust = Annotated[
     bool,
     typer.Option(
         "--trust",
-        help="Allow pickle/joblib files. They run code when loaded: only for files you trust.",
+        help=(
+            "Allow inputs that run code or read other files when loaded: pickle/joblib files, "
+            "Keras configs holding code (Lambda, marshalled functions), file paths or outside "
+            "modules, and TensorFlow SavedModels. Only for files you trust."
+        ),
     ),
 ]
 Via = Annotated[

@@ -64,7 +64,19 @@ def _natural(name: str) -> list[Any]:
 
 
 def load_savedmodel(path: Path, trust: bool) -> SavedModel:
-    """The serving_default signature of a SavedModel folder (refuses file/Python ops)."""
+    """The serving_default signature of a SavedModel folder; only with trust.
+
+    A SavedModel is code: `tf.saved_model.load` runs the graph's restore and initializer ops
+    (asset and table initializers, variable initializers) while it loads, and those can read
+    and write any file (tf.io.write_file) before anything here could look at the graph. So it is
+    refused without --trust; with it, the serving function is still checked for file/Python ops.
+    """
+    if not trust:
+        raise UnsafeInputError(
+            f"{path}: a TensorFlow SavedModel is code: loading it runs its graph's ops, which "
+            "can read and write files; refused. Pass --trust only if you trust its origin, or "
+            "convert the .keras/.h5 model instead"
+        )
     tf = frameworks.tensorflow()
     try:
         loaded = tf.saved_model.load(str(path))

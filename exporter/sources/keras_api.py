@@ -109,16 +109,21 @@ def _tensor(name: str, variable: Any, trainable: bool | None = None) -> Tensor:
     return Tensor(name, array.dtype, tuple(array.shape), array, trainable=trainable, origin=origin)
 
 
-def load_keras_model(path: Path, *, compile: bool = False) -> Any:
-    """keras.models.load_model in safe mode, after the direct reader's checks (links, external
-    storage, zip bombs), with errors turned into one-line InputErrors."""
-    from . import audit_keras_file
+def load_keras_model(path: Path, *, compile: bool = False, trust: bool = False) -> Any:
+    """keras.models.load_model in safe mode, after every check of keras_guard (archive and HDF5
+    checks, config audit, implied sizes), with errors turned into one-line InputErrors.
 
-    keras = None
-    if Path(path).is_file():  # a SavedModel folder has no HDF5/zip to check
-        audit_keras_file(Path(path))
-        keras = _tf_keras_for(Path(path))
-    keras = keras or frameworks.keras()
+    trust lets a config with code, file paths or modules outside Keras through to Keras (which
+    still runs in safe mode; tf-keras runs such code anyway). Only files are loaded here: a
+    SavedModel folder is code (see convert.keras_onnx.load_savedmodel).
+    """
+    from .keras_guard import guard_keras_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: Keras models are loaded here from .keras and .h5 files only")
+    _, version = guard_keras_file(path, trust)
+    keras = _tf_keras(path, version) if _is_tf_keras(version) else frameworks.keras()
     try:
         return keras.models.load_model(path, safe_mode=True, compile=compile)
     except ValueError as exc:
@@ -132,22 +137,12 @@ def load_keras_model(path: Path, *, compile: bool = False) -> Any:
         raise InputError(f"{path}: Keras cannot load it: {str(exc).splitlines()[0]}") from None
 
 
-def _tf_keras_for(path: Path) -> Any:
-    """tf_keras for a file saved by tf-keras (Keras 2), which Keras 3 cannot load; else None.
+def _is_tf_keras(version: str | None) -> bool:
+    return version is not None and not version.startswith("3")
 
-    The config is audited first: tf-keras runs Lambda code from an .h5 even in safe mode, so
-    code and foreign modules are refused here, before tf-keras sees the file.
-    """
-    from .keras_config import audit_config
-    from .keras_files import load_config
 
-    try:
-        config, version = load_config(path)
-    except InputError:
-        return None  # not a full model file: let Keras say what it is
-    if version is None or version.startswith("3"):
-        return None
-    audit_config(config, str(path), trust=False)
+def _tf_keras(path: Path, version: str) -> Any:
+    """tf_keras, for a file saved by tf-keras (Keras 2), which Keras 3 cannot load."""
     try:
         frameworks.tensorflow()
         import tf_keras
@@ -170,7 +165,7 @@ def read_via_keras(path: Path, options: Any) -> WeightSet:
         kind = "keras-h5"
     else:
         raise UsageError(f"{path}: --via keras reads .keras and .h5 model files only")
-    model = load_keras_model(path, compile=options.include_optimizer)
+    model = load_keras_model(path, compile=options.include_optimizer, trust=options.trust)
     return weightset_from_model(
         model,
         include_optimizer=options.include_optimizer,

@@ -8,6 +8,8 @@ such as `use_bias`, `center`, `scale`. Nothing in a config is ever executed.
 
 from __future__ import annotations
 
+import base64
+import builtins
 import json
 import re
 import sys
@@ -78,66 +80,192 @@ def lambda_layers(node: LayerNode) -> list[str]:
     return found
 
 
-# ---- code and foreign objects in a config -------------------------------------------------
+# ---- code, files and foreign objects in a config ------------------------------------------
+#
+# What Keras 3.15 and tf-keras 2.21 do with a config, found in their sources:
+# - `Lambda` layers, `{"class_name": "__lambda__"}` and tf-keras `*function_type`/`*_fn_type`
+#   "lambda" (Lambda, cell wrappers' dropout_fn/residual_fn) hold marshalled bytecode that
+#   `func_load` runs; tf-keras does so from an .h5 even in safe mode.
+# - `{"class_name": "function", "module": "builtins", "config": NAME}` is how both write a
+#   function (Keras builtins and custom ones alike): Keras 3 looks NAME up in keras.activations,
+#   losses, ... only; tf-keras then falls back to `vars(builtins)[NAME]` (eval, open, ...).
+# - tf-keras imports ANY `module` a config names (`importlib.import_module`: its import code
+#   runs) and takes any function from it; Keras 3 imports only keras* packages.
+# - StringLookup / IntegerLookup / TextVectorization open a `vocabulary` (or `idf_weights`) given
+#   as a string path when constructed; Keras 3 TFSMLayer loads a SavedModel from `filepath`.
 
-# A serialized Keras object names the module its class comes from. Keras objects never come from
-# Python's standard library (os, subprocess, builtins, ...): a config naming one is crafted.
-FOREIGN_MODULES = frozenset(sys.stdlib_module_names) - {"__future__"}
+# Keras objects never come from Python's standard library (os, subprocess, ...).
+FOREIGN_MODULES = frozenset(sys.stdlib_module_names) - {"__future__", "builtins"}
+PYTHON_BUILTINS = frozenset(vars(builtins))
+KERAS_PACKAGES = frozenset({"keras", "tf_keras", "keras_hub", "keras_nlp", "keras_cv"})
+# A function from a Keras package is a modeling function only from one of these submodules.
+FUNCTION_MODULES = frozenset(
+    {"activations", "initializers", "losses", "metrics", "regularizers", "constraints",
+     "optimizers", "schedules", "ops", "random"}
+)  # fmt: skip
+# Config keys whose string value Keras or tf-keras (or keras_hub tokenizers) opens as a file.
+PATH_KEYS = frozenset(
+    {"vocabulary", "idf_weights", "filepath", "file_path", "filename", "path", "merges",
+     "proto", "origin", "url", "directory", "export_dir", "vocab", "spm_model_file"}
+)  # fmt: skip
+PATH_SUFFIXES = ("_file", "_path", "_filepath", "_filename", "_dir", "_url", "_uri")
+_BASE64_HEAD = re.compile(r"[A-Za-z0-9+/]{24}")
+
+
+@dataclass
+class Hazards:
+    """What a config would make Keras or tf-keras do besides building layers.
+
+    code: run Python code (bytecode, functions from outside Keras's modeling modules);
+    files: open a file named in the config; imports: import a module outside Keras;
+    foreign: objects from Python's standard library or builtins (a crafted config).
+    """
+
+    code: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+
+    def sort(self) -> Hazards:
+        for name in ("code", "files", "imports", "foreign"):
+            setattr(self, name, sorted(set(getattr(self, name))))
+        return self
 
 
 def _top(module: str) -> str:
     return module.split(".")[0].strip()
 
 
-def config_hazards(config: Any) -> tuple[list[str], list[str]]:
-    """(code, foreign) found anywhere in a config: Lambda layers and `__lambda__` functions
-    (marshalled bytecode), and objects whose module or registered package is a stdlib module."""
-    code: list[str] = []
-    foreign: list[str] = []
+def is_marshalled_code(text: str) -> bool:
+    """True for base64 text that decodes to a marshalled code object (what func_dump writes)."""
+    if len(text) < 24 or text[0] not in "Y4" or not _BASE64_HEAD.match(text):
+        return False
+    head = base64.b64decode(text[:8])
+    return (head[0] & 0x7F) == ord("c")  # marshal TYPE_CODE, with or without FLAG_REF
 
-    def walk(item: Any) -> None:
-        if isinstance(item, list):
-            for value in item:
-                walk(value)
-            return
-        if not isinstance(item, dict):
-            return
-        cls = item.get("class_name")
+
+def _is_path_key(key: str) -> bool:
+    return key in PATH_KEYS or key.endswith(PATH_SUFFIXES)
+
+
+def _function_hazard(item: dict[str, Any], where: str, found: Hazards) -> None:
+    """A `{"class_name": "function"}` reference: only Keras's modeling functions pass."""
+    name, module = item.get("config"), item.get("module")
+    label = f"{where}: function {module}.{name}"
+    if not isinstance(module, str) or not isinstance(name, str):
+        found.code.append(f"{where}: a function reference without module or name")
+    elif module == "builtins":
+        if name in PYTHON_BUILTINS:  # tf-keras would hand out the Python builtin itself
+            found.foreign.append(f"{where}: Python builtin {name!r}")
+    elif _top(module) in FOREIGN_MODULES:
+        found.foreign.append(label)
+    elif _top(module) not in KERAS_PACKAGES or not FUNCTION_MODULES & set(module.split(".")):
+        found.code.append(f"{label} (not a Keras activation, initializer, loss or op)")
+
+
+def _object_hazards(item: dict[str, Any], where: str, found: Hazards) -> None:
+    """The class, module, registered name and keys of one serialized object."""
+    cls, module = item.get("class_name"), item.get("module")
+    if cls == "Lambda":
         inner = item.get("config")
-        if cls == "Lambda":
-            name = inner.get("name") if isinstance(inner, dict) else None
-            code.append(f"Lambda layer {name or '?'!s}")
-        elif cls == "__lambda__":
-            code.append("a __lambda__ function")
-        module = item.get("module")
-        if isinstance(module, str) and _top(module) in FOREIGN_MODULES:
-            foreign.append(f"module {module!r} ({cls})")
-        registered = item.get("registered_name")
-        if isinstance(registered, str) and ">" in registered:
-            package = registered.split(">")[0]
-            if _top(package) in FOREIGN_MODULES:
-                foreign.append(f"registered_name {registered!r}")
-        for value in item.values():
-            walk(value)
+        name = inner.get("name") if isinstance(inner, dict) else None
+        found.code.append(f"Lambda layer {name or '?'!s} (marshalled bytecode)")
+    elif cls == "__lambda__":
+        found.code.append(f"{where}: a __lambda__ function (marshalled bytecode)")
+    elif cls == "function":
+        _function_hazard(item, where, found)
+    elif isinstance(module, str):
+        if _top(module) in FOREIGN_MODULES or (module == "builtins" and cls in PYTHON_BUILTINS):
+            found.foreign.append(f"{where}: module {module!r} ({cls})")
+        elif _top(module) not in KERAS_PACKAGES and module != "builtins":
+            found.imports.append(f"{where}: module {module!r} ({cls})")
+    registered = item.get("registered_name")
+    package, mark, _ = registered.partition(">") if isinstance(registered, str) else ("", "", "")
+    if mark and _top(package) in FOREIGN_MODULES:
+        found.foreign.append(f"{where}: registered_name {registered!r}")
+    for key, value in item.items():
+        if not isinstance(key, str) or not isinstance(value, str) or not value:
+            continue
+        if key.endswith(("function_type", "_fn_type")) and value == "lambda":
+            found.code.append(f"{where}: {key} 'lambda' (marshalled bytecode)")
+        elif _is_path_key(key):
+            found.files.append(f"{where}: {key} {value[:80]!r}")
 
-    walk(config)
-    return sorted(set(code)), sorted(set(foreign))
+
+def _layer_label(item: dict[str, Any], where: str) -> str:
+    inner = item.get("config")
+    name = inner.get("name") if isinstance(inner, dict) else None
+    cls = item.get("class_name")
+    if isinstance(name, str) and isinstance(cls, str) and not cls.startswith("__"):
+        return f"layer {name!r} ({cls})"
+    return where
 
 
-def audit_config(config: Any, where: str, trust: bool) -> list[str]:
-    """Refuse foreign objects always and code unless trust; returns the code found (trusted)."""
-    code, foreign = config_hazards(config)
-    if foreign:
+def config_hazards(config: Any) -> Hazards:
+    """Every serialized function, bytecode blob, file path and foreign module in a config.
+
+    Walks the whole document (Keras 3 and tf-keras styles, nested models, wrappers, cells,
+    compile_config), so no layer class is special-cased beyond Lambda; each finding names the
+    nearest enclosing layer.
+    """
+    found = Hazards()
+    stack: list[tuple[Any, str]] = [(config, "the model")]
+    while stack:  # iterative: a deeply nested config cannot exhaust the Python stack
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if is_marshalled_code(item):
+                found.code.append(f"{where}: marshalled bytecode")
+        elif isinstance(item, list):
+            stack.extend((value, where) for value in item)
+        elif isinstance(item, dict):
+            where = _layer_label(item, where)
+            _object_hazards(item, where, found)
+            stack.extend((value, where) for value in item.values())
+    return found.sort()
+
+
+def _listed(items: list[str]) -> str:
+    more = f" and {len(items) - 3} more" if len(items) > 3 else ""
+    return "; ".join(items[:3]) + more
+
+
+def audit_config(config: Any, where: str, trust: bool, *, loading: bool = False) -> list[str]:
+    """Refuse a config's hazards; returns the code found (allowed by trust).
+
+    Foreign objects are always refused. Direct reading (loading=False) never runs or opens
+    anything, so only code needs --trust there. When Keras will load the config
+    (loading=True), code, file paths and modules outside Keras are refused unless trust.
+    """
+    found = config_hazards(config)
+    if found.foreign:
         raise UnsafeInputError(
-            f"{where}: model config names objects outside Keras ({', '.join(foreign[:3])}); "
+            f"{where}: model config names objects outside Keras ({_listed(found.foreign)}); "
             "refused: Keras objects never come from these modules"
         )
-    if code and not trust:
+    if trust:
+        return found.code
+    if found.code and not loading:
         raise UnsafeInputError(
-            f"{where}: model config holds code ({', '.join(code[:3])}); refused. Its code is "
+            f"{where}: model config holds code ({_listed(found.code)}); refused. Its code is "
             "never run here: pass --trust to read the weights anyway"
         )
-    return code
+    if loading and (found.code or found.files or found.imports):
+        _refuse_loading(found, where)
+    return found.code
+
+
+def _refuse_loading(found: Hazards, where: str) -> None:
+    if found.code:
+        what = f"holds code ({_listed(found.code)}), which Keras would run while loading it"
+        what += " (tf-keras runs it even in safe mode)"
+    elif found.files:
+        what = f"names files ({_listed(found.files)}), which Keras would open while loading it"
+    else:
+        what = f"names modules outside Keras ({_listed(found.imports)}), which loading imports"
+    raise UnsafeInputError(
+        f"{where}: model config {what}; refused before Keras sees the file. Pass --trust only "
+        "if you trust its origin"
+    )
 
 
 # ---- variable order per layer class -------------------------------------------------------
