@@ -52,8 +52,10 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
     """A spec from a spec file, an export manifest (manifest.json) or an export's own manifest."""
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".json":
+        from .archive import read_document
+
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            document = json.loads(read_document(path).decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise InputError(f"{path}: not valid JSON ({exc})") from None
         if isinstance(document, dict) and document.get("format") == SPEC_FORMAT:

@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from ..archive import read_document, read_member
 from ..errors import InputError, UsageError
 from ..hashing import FileDigest
 from ..weightset import ModelInfo, Tensor, WeightSet
@@ -29,9 +30,6 @@ from .keras_layout import (
     optimizer_found,
     positional,
 )
-
-MAX_JSON_BYTES = 64 << 20  # config.json / metadata.json members larger than this are refused
-
 
 # ---- detection --------------------------------------------------------------------------------
 
@@ -69,10 +67,7 @@ def _is_weights_h5(probe: Probe) -> bool:
 
 
 def _zip_text(archive: zipfile.ZipFile, member: str, where: str) -> str:
-    info = archive.getinfo(member)
-    if info.file_size > MAX_JSON_BYTES:
-        raise InputError(f"{where}: {member} is {info.file_size:,} bytes, too big for a config")
-    return archive.read(member).decode("utf-8")
+    return read_member(archive, member, where).decode("utf-8")
 
 
 def _keras_zip_config(path: Path) -> tuple[dict[str, Any], str | None]:
@@ -117,9 +112,7 @@ def load_config(source: str | Path) -> tuple[dict[str, Any], str | None]:
         if config is None:
             raise InputError(f"{path}: an HDF5 file without model_config; give a full-model file")
         return config, version
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise InputError(f"{path}: too big for a config.json")
-    config = parse_json(path.read_bytes(), str(path))
+    config = parse_json(read_document(path), str(path))
     version = config.get("keras_version")
     if version is None and str(config.get("module", "")).startswith("tf_keras"):
         version = "2"
