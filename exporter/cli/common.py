@@ -62,8 +62,18 @@ def handle_errors(command: F) -> F:
             err(f"exporter: error: {one_line(str(exc))}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            err("exporter: interrupted; no output was changed")
+            # an interrupt held while an output was being published lands just after it: every
+            # output is then either complete or exactly as it was, never partial
+            err("exporter: interrupted; every output is either complete or unchanged")
             raise typer.Exit(130) from None
+        except MemoryError:  # the last line of defence: readers bound sizes before allocating
+            if State.debug:
+                traceback.print_exc()
+            err(
+                "exporter: error: ran out of memory: the input holds or declares more than this "
+                "machine can hold (run with --debug for the traceback)"
+            )
+            raise typer.Exit(3) from None
         except Exception as exc:  # a bug: say so in one line, traceback on request
             if State.debug:
                 traceback.print_exc()
