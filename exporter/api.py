@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ExporterError, InputError
+from .errors import ExporterError, InputError, UnsafeInputError
 from .sources import ReadOptions, read_object, read_path
 from .weightset import Tensor, WeightSet, sha256_of
 from .writers import WriteOptions, write
@@ -161,8 +161,9 @@ class ValidationReport:
 def validate(path: str | os.PathLike) -> ValidationReport:
     """Check an export: manifest schema, then every tensor's presence, shape, dtype and sha256.
 
-    Unreadable or non-export files raise InputError; a readable export whose data disagrees with
-    its manifest gives a report with ok False naming each tensor.
+    Unreadable or non-export files raise InputError, and data refused as unsafe (a symlink, a
+    FIFO) UnsafeInputError; a readable export whose data disagrees with its manifest gives a
+    report with ok False naming each tensor.
     """
     ws = read_path(path)
     manifest = ws.info.extra.get("manifest")
@@ -183,6 +184,8 @@ def validate(path: str | os.PathLike) -> ValidationReport:
     for tensor in ws:
         try:
             array = tensor.read()
+        except UnsafeInputError:
+            raise  # refused, not damaged: exit 3 like every other command (a link, a FIFO)
         except ExporterError as exc:
             report.problems.append({"tensor": tensor.name, "problem": str(exc)})
             continue

@@ -13,6 +13,7 @@ copy those bytes from the file inside the kernel instead of writing them from me
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import weakref
@@ -20,6 +21,7 @@ import weakref
 import numpy as np
 
 from .errors import InputError
+from .safe_open import open_input
 
 SMALL_TENSOR_BYTES = 1 << 20
 MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
@@ -96,7 +98,7 @@ def file_array(
 ) -> np.ndarray:
     """The read-only array of dtype and shape whose bytes start at offset in the open file fd."""
     dtype = np.dtype(dtype)
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(int(n) for n in shape)  # Python ints: no int64 wraparound
     if count == 0:
         return np.zeros(shape, dtype)
     nbytes = count * dtype.itemsize
@@ -115,8 +117,15 @@ def file_array(
 
 def path_array(
     path: str | os.PathLike, offset: int, dtype: np.dtype, shape: tuple[int, ...], where: str,
-    order: str = "C",
+    order: str = "C", expect: tuple[int, int] | None = None,
 ) -> np.ndarray:  # fmt: skip
-    """file_array of the file at path (opened for this one tensor; a map keeps its own handle)."""
-    with open(path, "rb") as handle:
-        return file_array(handle.fileno(), offset, dtype, shape, where, order)
+    """file_array of the file at path (opened for this one tensor; a map keeps its own handle).
+
+    The file is opened without blocking and must be a regular file (checked on the descriptor);
+    expect is the (st_dev, st_ino) it must have, so a file replaced since it was checked is
+    refused instead of read."""
+    fd = open_input(path, folder=False, expect=expect)
+    try:
+        return file_array(fd, offset, dtype, shape, where, order)
+    finally:
+        os.close(fd)

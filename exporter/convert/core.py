@@ -4,6 +4,7 @@ it against onnxruntime and say which source weights the ONNX graph holds unchang
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -16,8 +17,8 @@ from .. import __version__
 from ..errors import CheckFailed, ExporterError, InputError, UnsupportedError, UsageError, require
 from ..outputs import atomic_file, check_destination
 from ..sources import HDF5_MAGIC, ZIP_MAGIC, check_input_path, probe
-from .base import ConvertOptions, SourceModel, converter
-from .check import OnnxRunner, OutputCheck, compare, user_inputs
+from .base import ConvertOptions, InputSpec, SourceModel, converter
+from .check import ONNX_TO_NUMPY, OnnxRunner, OutputCheck, _dims, compare, user_inputs
 from .weights import match_weights
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
@@ -99,7 +100,7 @@ def load_source(source: Any, trust: bool = False) -> SourceModel:
     from ..sources.keras_api import load_keras_model
 
     kind = "keras-v3" if found.head.startswith(ZIP_MAGIC) else "keras-h5"
-    return SourceModel("keras", load_keras_model(path), kind, path.name, sha)
+    return SourceModel("keras", load_keras_model(path, trust=trust), kind, path.name, sha)
 
 
 def _looks_like_pickle(head: bytes) -> bool:
@@ -153,13 +154,51 @@ def verify(
     path = check_input_path(onnx_path)
     if options.inputs:
         check_input_path(options.inputs)
+    proto, checked = _checked_onnx(path)
+    model = load_source(source, options.trust)
+    return _check(model, path, proto, options, list(model.notes), "verify", checked)
+
+
+MAX_ONNX_BYTES = (1 << 31) - 1  # protobuf's limit for one message
+
+
+@dataclass(frozen=True)
+class CheckedOnnx:
+    """An ONNX model's bytes as onnxruntime gets them (external data inline), and the sha256
+    of the file itself."""
+
+    data: bytes
+    sha256: str
+
+
+def _checked_onnx(path: Path) -> tuple[Any, CheckedOnnx]:
+    """The ONNX model at path, and its bytes with every external tensor put inline, each read
+    through exporter's own checks (onnx_external: inside the model's folder, no symlink, one
+    hard link, regular file, range inside it), so neither onnx nor onnxruntime opens a file."""
     onnx = require("onnx", "convert")
+    from ..safe_open import open_input, read_bounded
+    from ..sources.onnx_external import inline_external_data
+
+    fd = open_input(path, folder=False)
     try:
-        proto = onnx.load(str(path))
+        text = read_bounded(fd, MAX_ONNX_BYTES, str(path))
+    finally:
+        os.close(fd)
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(text)
     except Exception as exc:
         raise InputError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
-    model = load_source(source, options.trust)
-    return _check(model, path, proto, options, list(model.notes), "verify")
+    digest = hashlib.sha256(text).hexdigest()
+    if not inline_external_data(proto, path.parent, str(path)):
+        return proto, CheckedOnnx(text, digest)
+    try:
+        return proto, CheckedOnnx(proto.SerializeToString(), digest)
+    except ValueError:  # over protobuf's 2 GiB once the external data is inline
+        raise UnsupportedError(
+            f"{path}: with its external data the model is over 2 GiB, more than verify can "
+            "check in memory"
+        ) from None
 
 
 def _check(
@@ -169,7 +208,10 @@ def _check(
     options: ConvertOptions,
     notes: list[str],
     command: str,
+    checked: CheckedOnnx | None = None,
 ) -> ConversionReport:
+    """The report of a conversion or verification; checked (verify): the model as read and
+    checked by exporter, given to onnxruntime instead of path."""
     conv = converter(model.framework)
     checks: list[OutputCheck] = []
     validation: dict[str, Any] = {"performed": options.validate}
@@ -179,7 +221,8 @@ def _check(
             if command == "verify"
             else f"pass real inputs with --inputs FILE.npz ({path} was written)"
         )
-        checks, validation = _validate(model, path, options, notes, hint)
+        data = checked.data if checked else None
+        checks, validation = _validate(model, path, options, notes, hint, data)
     weights = match_weights(conv.weights(model), proto)
     ok = all(check.ok for check in checks)
     document = {
@@ -189,7 +232,7 @@ def _check(
         "ok": ok,
         "producer": {"name": "exporter", "version": __version__, "libraries": _versions(model)},
         "source": _source_json(model),
-        "onnx": _onnx_json(path, proto, conv.library if command == "convert" else None),
+        "onnx": _onnx_json(path, proto, conv.library if command == "convert" else None, checked),
         "validation": validation,
         "weights": weights,
         "notes": notes,
@@ -198,10 +241,11 @@ def _check(
 
 
 def _validate(
-    model: SourceModel, path: Path, options: ConvertOptions, notes: list[str], hint: str
-) -> tuple[list[OutputCheck], dict[str, Any]]:
+    model: SourceModel, path: Path, options: ConvertOptions, notes: list[str], hint: str,
+    data: bytes | None = None,
+) -> tuple[list[OutputCheck], dict[str, Any]]:  # fmt: skip
     conv = converter(model.framework)
-    runner = OnnxRunner(path)
+    runner = OnnxRunner(path) if data is None else _BytesRunner(path, data)
     double = any(spec.dtype == np.float64 for spec in runner.inputs)
     atol, rtol = options.tolerances(double)
     if options.inputs:
@@ -229,6 +273,24 @@ def _validate(
         "outputs": [_finite(c.to_json()) for c in checks],
     }
     return checks, validation
+
+
+class _BytesRunner(OnnxRunner):
+    """OnnxRunner on a model's bytes (verify): onnxruntime opens no file of its own, so it
+    cannot follow a link that exporter's checks did not see. (check.OnnxRunner takes a path.)"""
+
+    def __init__(self, path: Path, data: bytes):
+        ort = require("onnxruntime", "convert")
+        try:
+            self.session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"{path}: onnxruntime cannot load it: {first}") from None
+        self.inputs = [
+            InputSpec(i.name, np.dtype(ONNX_TO_NUMPY.get(i.type, np.float32)), _dims(i.shape))
+            for i in self.session.get_inputs()
+        ]
+        self.outputs = [o.name for o in self.session.get_outputs()]
 
 
 def _run_or_explain(run: Any, what: str, hint: str) -> Any:
@@ -279,7 +341,9 @@ def _source_json(model: SourceModel) -> dict[str, Any]:
     }
 
 
-def _onnx_json(path: Path, proto: Any, converter_library: str | None) -> dict[str, Any]:
+def _onnx_json(
+    path: Path, proto: Any, converter_library: str | None, checked: CheckedOnnx | None = None
+) -> dict[str, Any]:
     from onnx import helper
 
     from ..hashing import file_sha256
@@ -302,7 +366,7 @@ def _onnx_json(path: Path, proto: Any, converter_library: str | None) -> dict[st
 
     return {
         "file": path.name,
-        "sha256": file_sha256(path),
+        "sha256": checked.sha256 if checked else file_sha256(path),
         "converter": converter_library,
         "producer": f"{proto.producer_name} {proto.producer_version}".strip() or None,
         "opsets": {(o.domain or "ai.onnx"): o.version for o in proto.opset_import},

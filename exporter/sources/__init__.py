@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import stat
 import struct
 import zipfile
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any
 
 from ..errors import ExporterError, InputError, UsageError
 from ..registry import Registry
+from ..safe_open import open_input
 from ..weightset import WeightSet
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -80,11 +82,17 @@ def readers() -> Registry[Reader]:
 
 
 def probe(path: Path) -> Probe:
-    """Read what detection needs: the first bytes and, for zip files, the member names."""
-    if path.is_dir():
-        return Probe(path, b"", tuple(sorted(p.name for p in path.iterdir())))
-    with open(path, "rb") as handle:
-        head = handle.read(HEAD_BYTES)
+    """Read what detection needs: the first bytes and, for zip files, the member names.
+
+    The input is opened without blocking and checked on the descriptor (safe_open.open_input):
+    a FIFO or device is refused before anything is read."""
+    fd = open_input(path)
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            return Probe(path, b"", tuple(sorted(os.listdir(fd))))
+        head = os.pread(fd, HEAD_BYTES, 0)
+    finally:
+        os.close(fd)
     members: tuple[str, ...] = ()
     if head.startswith(ZIP_MAGIC):
         from ..archive import open_zip
@@ -95,13 +103,10 @@ def probe(path: Path) -> Probe:
 
 
 def check_input_path(source: str | os.PathLike) -> Path:
-    """The path of an input that exists and is a file or folder, else InputError."""
+    """The path of an input that exists and is a regular file or folder (checked on an opened
+    descriptor, never a FIFO or device; a symlink the user named is followed), else InputError."""
     path = Path(source)
-    if not path.exists():
-        hint = " (a broken symlink)" if path.is_symlink() else ""
-        raise InputError(f"{path}: no such file{hint}; check the path")
-    if not (path.is_file() or path.is_dir()):
-        raise InputError(f"{path}: not a regular file or folder")
+    os.close(open_input(path))
     return path
 
 

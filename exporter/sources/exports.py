@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import json
+import math
+import os
 import re
 import warnings
 import zipfile
@@ -23,18 +26,21 @@ from ..archive import open_zip, stored_range
 from ..dtypes import dtype_from_name, dtype_name, is_float
 from ..errors import ExporterError, InputError, UnsafeInputError
 from ..mapping import path_array
+from ..safe_open import Folder, fd_path, identity, open_input, read_bounded, relative_parts
 from ..textformat import parse_flat
 from ..weightset import ModelInfo, Tensor, WeightSet, sha256_of
-from . import DAMAGE_ERRORS, READERS, Probe, Reader, ReadOptions
+from . import DAMAGE_ERRORS, READERS, ZIP_MAGIC, Probe, Reader, ReadOptions
 
 # ---------------------------------------------------------------- NPZ
 
 
 def _is_npz(probe: Probe) -> bool:
-    npy = [m for m in probe.members if m.endswith(".npy")]
-    if not npy:
+    if not probe.head.startswith(ZIP_MAGIC):  # a folder's file names may end in .npy too
         return False
+    npy = [m for m in probe.members if m.endswith(".npy")]
     others = [m for m in probe.members if not m.endswith(".npy") and not m.endswith("/")]
+    if not npy:
+        return others == ["manifest.json"]  # an export of a model with no tensors
     return set(others) <= {"manifest.json"}
 
 
@@ -75,10 +81,14 @@ def _native(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 
-def _npy_loader(path: Path, member: str, dtype: np.dtype):
+def _npy_loader(path: Path, member: str, dtype: np.dtype, expect):
     def load() -> np.ndarray:
         try:
-            with zipfile.ZipFile(path) as archive, archive.open(member) as handle:
+            with (
+                _input_file(path, expect) as raw,
+                zipfile.ZipFile(raw) as archive,
+                archive.open(member) as handle,
+            ):
                 array = np.lib.format.read_array(handle, allow_pickle=False)
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
             raise InputError(f"{path}: member {member!r} cannot be read ({exc})") from None
@@ -87,13 +97,22 @@ def _npy_loader(path: Path, member: str, dtype: np.dtype):
     return load
 
 
-def _npy_mapper(path: Path, offset: int, stored: np.dtype, shape: tuple, fortran: bool, dtype):
+def _input_file(path: Path, expect=None):
+    """The input file opened again (never blocking, regular, the same file when expect is
+    given: safe_open.open_input) as a binary file object."""
+    return os.fdopen(open_input(path, folder=False, expect=expect), "rb")
+
+
+def _npy_mapper(
+    path: Path, offset: int, stored: np.dtype, shape: tuple, fortran: bool, dtype, expect
+):
     """A loader that memory-maps a stored (uncompressed) member's data: nothing is copied
     until the values are used, so exporting from an NPZ streams from the page cache."""
 
     def load() -> np.ndarray:
         order = "F" if fortran else "C"
-        return _native(path_array(path, offset, stored, shape, str(path), order), dtype)
+        array = path_array(path, offset, stored, shape, str(path), order, expect)
+        return _native(array, dtype)
 
     return load
 
@@ -103,14 +122,16 @@ def _npz_loader(path: Path, archive: zipfile.ZipFile, handle, member: str, dtype
     stored, shape, fortran, header_size = _npy_header(archive, member, str(path))
     if stored.itemsize != dtype.itemsize:
         return stored, shape, None
-    found = stored_range(handle, archive.getinfo(member), path.stat().st_size)
+    st = os.fstat(handle.fileno())
+    found = stored_range(handle, archive.getinfo(member), st.st_size)
     if found is None or not shape:
-        return stored, shape, _npy_loader(path, member, dtype)
-    return stored, shape, _npy_mapper(path, found[0] + header_size, stored, shape, fortran, dtype)
+        return stored, shape, _npy_loader(path, member, dtype, identity(st))
+    offset = found[0] + header_size
+    return stored, shape, _npy_mapper(path, offset, stored, shape, fortran, dtype, identity(st))
 
 
 def read_npz(path: Path, options: ReadOptions) -> WeightSet:
-    with open_zip(path) as archive, open(path, "rb") as handle:
+    with open_zip(path) as archive, _input_file(path) as handle:
         members = archive.namelist()
         text = _manifest_text(archive, path)
         if text is not None:
@@ -144,6 +165,9 @@ def _manifest_text(archive: zipfile.ZipFile, path: Path) -> bytes | None:
                 raise InputError(f"{path}: {member} is {size:,} bytes; refused")
             if member == "manifest.json":
                 return archive.read(member)
+            dtype, shape, _fortran, _size = _npy_header(archive, member, str(path))
+            if shape or dtype.kind not in "SU":  # declared bytes == stored bytes <= the bound
+                return None
             with archive.open(member) as stream:
                 array = np.lib.format.read_array(stream, allow_pickle=False)
             if array.ndim == 0 and array.dtype.kind in "SU":
@@ -335,8 +359,13 @@ def _is_json_export(probe: Probe) -> bool:
 def read_json(path: Path, options: ReadOptions) -> WeightSet:
     import orjson
 
+    fd = open_input(path, folder=False)
     try:
-        document = orjson.loads(path.read_bytes())
+        text = read_bounded(fd, os.fstat(fd).st_size, str(path))  # the file's size is the bound
+    finally:
+        os.close(fd)
+    try:
+        document = orjson.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), dict):
@@ -359,14 +388,22 @@ def _is_csv_export(probe: Probe) -> bool:
     return probe.path.is_dir() and "manifest.json" in probe.members
 
 
-def _inside(folder: Path, location: str) -> Path:
-    target = folder / location
-    if location.startswith("/") or ".." in location.split("/") or "\x00" in location:
-        raise UnsafeInputError(f"{folder}: manifest location {location!r} leaves the folder")
-    resolved = target.resolve()
-    if not resolved.is_relative_to(folder.resolve()) or target.is_symlink():
-        raise UnsafeInputError(f"{folder}: {location!r} is a link or leaves the folder; refused")
-    return target
+# Bytes one value may take in CSV text, separator and stray spaces included (the writer's longest
+# token is 24: "-2.2250738585072014e-308"), and the slack on top: a data file is refused before
+# it is read when it is larger than its manifest's values can need.
+VALUE_WIDTH = 64
+TEXT_SLACK = 64 << 10
+
+
+def _values_in(entry: dict[str, Any]) -> int:
+    return math.prod(int(n) for n in entry["shape"])  # Python ints: no int64 wraparound
+
+
+def _read_data(folder: Folder, location: str, limit: int, where: str) -> bytes:
+    """A data file of a CSV export: inside the folder, no symlink on the way, a regular file
+    (checked on the descriptor, so a FIFO or device is refused unread), at most limit bytes."""
+    parts = relative_parts(location, where, "manifest location", "the folder")
+    return folder.read(parts, limit, where, f"data file {location!r}")
 
 
 def wide_shape(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -375,7 +412,7 @@ def wide_shape(shape: tuple[int, ...]) -> tuple[int, int]:
         return (1, 1)
     if len(shape) == 1:
         return (shape[0], 1)
-    return (shape[0], int(np.prod(shape[1:], dtype=np.int64)))
+    return (shape[0], math.prod(int(n) for n in shape[1:]))
 
 
 def _fast_wide(raw: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -401,11 +438,11 @@ def _fast_wide(raw: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarra
     return flat.astype(dtype).reshape(shape)
 
 
-def _read_wide(folder: Path, entry: dict[str, Any]) -> np.ndarray:
-    target = _inside(folder, entry["location"])
-    if not target.is_file():
-        raise InputError(f"{folder}: tensor {entry['name']!r}: {entry['location']} is missing")
-    raw = target.read_bytes()
+def _read_wide(folder: Folder, entry: dict[str, Any]) -> np.ndarray:
+    where = f"{folder.path}: tensor {entry['name']!r}"
+    rows = wide_shape(tuple(entry["shape"]))[0]
+    limit = _values_in(entry) * VALUE_WIDTH + 2 * rows + TEXT_SLACK  # 2: "\r\n" of empty rows
+    raw = _read_data(folder, entry["location"], limit, where)
     shape = tuple(entry["shape"])
     fast = _fast_wide(raw, dtype_from_name(entry["dtype"]), shape)
     if fast is not None:
@@ -413,9 +450,7 @@ def _read_wide(folder: Path, entry: dict[str, Any]) -> np.ndarray:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise InputError(
-            f"{folder}: tensor {entry['name']!r}: {entry['location']} is not UTF-8 text"
-        ) from None
+        raise InputError(f"{where}: {entry['location']} is not UTF-8 text") from None
     rows = [line.split(",") for line in text.splitlines()]
     expected = wide_shape(shape)
     found = (len(rows), max((len(r) for r in rows), default=0)) if rows else (0, expected[1])
@@ -424,20 +459,33 @@ def _read_wide(folder: Path, entry: dict[str, Any]) -> np.ndarray:
     ragged = expected[1] and any(len(r) != found[1] for r in rows)
     if found != expected or ragged:
         raise InputError(
-            f"{folder}: tensor {entry['name']!r}: {entry['location']} has {found[0]} rows of "
+            f"{where}: {entry['location']} has {found[0]} rows of "
             f"{found[1]} values, shape {list(shape)} needs {expected[0]} of {expected[1]}"
         )
     strings = [s.strip() for row in rows for s in row if expected[1]]
-    where = f"{folder}: tensor {entry['name']!r}"
     return parse_flat(strings, dtype_from_name(entry["dtype"]), where).reshape(shape)
 
 
-def _read_long(folder: Path, entries: list[dict[str, Any]]) -> dict[str, list[str]]:
-    table = _inside(folder, entries[0]["location"]) if entries else None
+def _long_limit(entries: list[dict[str, Any]]) -> int:
+    """The most bytes the long table of entries can need: per value its name (quoted, quotes
+    doubled), an index, a value and separators."""
+    per_name = (_values_in(e) * (2 * len(e["name"].encode()) + 24 + VALUE_WIDTH) for e in entries)
+    return sum(per_name) + TEXT_SLACK
+
+
+def _read_long(folder: Folder, entries: list[dict[str, Any]]) -> dict[str, list[str]]:
     columns: dict[str, list[str]] = {e["name"]: [] for e in entries}
-    if table is None:
+    if not entries:
         return columns
-    with open(table, encoding="utf-8", newline="") as handle:
+    location = entries[0]["location"]
+    table = f"{folder.path}/{location}"
+    raw = _read_data(folder, location, _long_limit(entries), str(folder.path))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{table}: not UTF-8 text") from None
+    del raw
+    with io.StringIO(text, newline="") as handle:
         rows = csv.reader(handle)
         if next(rows, None) != ["tensor", "index", "value"]:
             raise InputError(f"{table}: header must be tensor,index,value")
@@ -452,22 +500,27 @@ def _read_long(folder: Path, entries: list[dict[str, Any]]) -> dict[str, list[st
 
 
 def read_csv(path: Path, options: ReadOptions) -> WeightSet:
-    manifest = mf.parse((path / "manifest.json").read_bytes(), str(path / "manifest.json"))
+    """A CSV export folder, kept open: every file is read relative to the folder's descriptor."""
+    folder = Folder(path)
+    text = folder.read(("manifest.json",), MAX_MANIFEST_BYTES, str(path), "manifest.json")
+    manifest = mf.parse(text, str(path / "manifest.json"))
     if manifest.get("layout", "wide") == "long":
         columns: dict[str, list[str]] | None = None
 
         def long_values(entry: dict[str, Any]) -> np.ndarray:
             nonlocal columns
             if columns is None:
-                columns = _read_long(path, manifest["tensors"])
+                columns = _read_long(folder, manifest["tensors"])
             strings, shape = columns[entry["name"]], tuple(entry["shape"])
-            if len(strings) != int(np.prod(shape, dtype=np.int64)):
+            if len(strings) != _values_in(entry):
                 raise InputError(f"{path}: tensor {entry['name']!r} has {len(strings)} values")
             where = f"{path}: tensor {entry['name']!r}"
             return parse_flat(strings, dtype_from_name(entry["dtype"]), where).reshape(shape)
 
         return _from_manifest(path, manifest, "csv", lambda e: _tensor(e, lambda: long_values(e)))
-    return _from_manifest(path, manifest, "csv", lambda e: _tensor(e, lambda: _read_wide(path, e)))
+    return _from_manifest(
+        path, manifest, "csv", lambda e: _tensor(e, lambda: _read_wide(folder, e))
+    )
 
 
 # ---------------------------------------------------------------- safetensors
@@ -486,16 +539,21 @@ def read_safetensors(path: Path, options: ReadOptions) -> WeightSet:
 
     from ..writers.safetensors_file import METADATA_KEY
 
-    try:  # the library validates the header: offsets in order, inside the file, no overlap
-        with safe_open(str(path), framework="numpy") as handle:
-            metadata = handle.metadata() or {}
-            keys = list(handle.keys())
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a valid safetensors file ({exc})") from None
-    header, data_start = _safetensors_header(path)
+    fd = open_input(path, folder=False)  # one checked file for the library and for us
+    try:
+        try:  # the library validates the header: offsets in order, inside the file, no overlap
+            with safe_open(fd_path(fd) or str(path), framework="numpy") as handle:
+                metadata = handle.metadata() or {}
+                keys = list(handle.keys())
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise InputError(f"{path}: not a valid safetensors file ({exc})") from None
+        header, data_start = _safetensors_header(fd, path)
+        checked = identity(os.fstat(fd))
+    finally:
+        os.close(fd)
 
     def loader(key: str):
-        return _safetensors_loader(path, key, header[key], data_start)
+        return _safetensors_loader(path, key, header[key], data_start, checked)
 
     if METADATA_KEY in metadata:
         manifest = mf.parse(metadata[METADATA_KEY], str(path))
@@ -525,17 +583,19 @@ def _safetensors_dtype(path: Path, key: str, spec: dict[str, Any]) -> np.dtype:
     return dtype_from_name(codes[spec["dtype"]])
 
 
-def _safetensors_loader(path: Path, key: str, spec: dict[str, Any], data_start: int):
-    """Memory-map one tensor's bytes (every dtype, float8 included; nothing copied)."""
+def _safetensors_loader(path: Path, key: str, spec: dict[str, Any], data_start: int, expect):
+    """Memory-map one tensor's bytes (every dtype, float8 included; nothing copied) from the
+    file that was checked (expect: its device and inode)."""
     dtype = _safetensors_dtype(path, key, spec)
     shape = tuple(int(n) for n in spec["shape"])
     begin, end = (int(n) for n in spec["data_offsets"])
 
     def load() -> np.ndarray:
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)
         if end - begin != count * dtype.itemsize:
             raise InputError(f"{path}: tensor {key!r} holds {end - begin} bytes, not {shape}")
-        return path_array(path, data_start + begin, dtype, shape, f"{path}: tensor {key!r}")
+        where = f"{path}: tensor {key!r}"
+        return path_array(path, data_start + begin, dtype, shape, where, expect=expect)
 
     return load
 
@@ -548,11 +608,12 @@ def safetensors_dtypes() -> dict[str, str]:
     return {code: name for name, code in DTYPE_CODES.items()}
 
 
-def _safetensors_header(path: Path) -> tuple[dict[str, Any], int]:
+def _safetensors_header(fd: int, path: Path) -> tuple[dict[str, Any], int]:
     """The header's tensor entries and where the data starts (after safe_open checked it)."""
-    with open(path, "rb") as handle:
-        size = int.from_bytes(handle.read(8), "little")
-        header = json.loads(handle.read(size))
+    size = int.from_bytes(os.pread(fd, 8, 0), "little")
+    if size > os.fstat(fd).st_size:
+        raise InputError(f"{path}: the safetensors header is larger than the file")
+    header = json.loads(os.pread(fd, size, 8))
     header.pop("__metadata__", None)
     return header, 8 + size
 

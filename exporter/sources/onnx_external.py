@@ -1,11 +1,15 @@
 """ONNX external data: check where a tensor's bytes live, then memory-map them.
 
 A tensor with `data_location=EXTERNAL` names a file (`location`) and a byte range (`offset`,
-`length`) in its `external_data`. The location is data from the model, so before anything is
-opened it must be a relative path inside the model's folder: no absolute path, no `..`, no
-symlink anywhere on the way, a regular file with a single hard link (a second link could make a
-file outside the folder look like it is inside; onnxruntime was seen following one, FORMATS.md),
-and the byte range must lie inside the file and be exactly dtype x shape bytes.
+`length`) in its `external_data`. The location is data from the model, so it must be a relative
+path inside the model's folder (no absolute path, no `..`), and the file is opened by walking the
+location from the folder's descriptor without following any symlink (safe_open.open_inside): a
+symlink anywhere on the way is refused, even one swapped in after the check. The opened file
+must be a regular file with a single hard link (a second link could make a file outside the
+folder look like it is inside; onnxruntime was seen following one, FORMATS.md), and the byte
+range must lie inside it and be exactly dtype x shape bytes. When the tensor is read, the same
+walk opens the file again and it must be the very file (device and inode) that was checked; the
+map is made from that descriptor.
 
 Refusals are UnsafeInputError; a damaged reference (range past the end, bad numbers, missing
 file) is InputError. Each is one line naming the tensor.
@@ -13,82 +17,36 @@ file) is InputError. Each is one line naming the tensor.
 
 from __future__ import annotations
 
-import errno
+import math
 import os
-import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, UnsafeInputError
+from ..errors import InputError, UnsupportedError
 from ..mapping import file_array
+from ..safe_open import Folder, Identity, identity, relative_parts
+
+EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
+MISSING = "not found next to the model; keep the data files in the model's folder"
 
 
 @dataclass(frozen=True)
 class ExternalRef:
     """A checked external-data reference: file, byte offset and byte length."""
 
-    path: Path
+    folder: Path
+    parts: tuple[str, ...]
     location: str
     offset: int
     length: int
+    file: Identity
 
-
-def _location_parts(location: str, label: str) -> tuple[str, ...]:
-    """The path segments of a location that is relative and stays inside the folder."""
-    if "\x00" in location:
-        raise UnsafeInputError(f"{label}: external data location contains a NUL byte; refused")
-    if PurePosixPath(location).is_absolute() or PureWindowsPath(location).anchor:
-        raise UnsafeInputError(
-            f"{label}: external data location {location!r} is absolute; refused "
-            "(it must be a file inside the model's folder)"
-        )
-    segments = location.replace("\\", "/").split("/")
-    if ".." in segments:
-        raise UnsafeInputError(
-            f"{label}: external data location {location!r} leaves the model's folder ('..'); refused"
-        )
-    parts = tuple(s for s in location.split("/") if s not in ("", "."))
-    if not parts:
-        raise InputError(f"{label}: external data location {location!r} names no file")
-    return parts
-
-
-def _check_file_stat(st: os.stat_result, location: str, label: str) -> None:
-    if stat.S_ISLNK(st.st_mode):
-        raise UnsafeInputError(f"{label}: external data file {location!r} is a symlink; refused")
-    if not stat.S_ISREG(st.st_mode):
-        raise UnsafeInputError(
-            f"{label}: external data {location!r} is not a regular file; refused"
-        )
-    if st.st_nlink > 1:
-        raise UnsafeInputError(
-            f"{label}: external data file {location!r} has {st.st_nlink} hard links, so it may "
-            "be a file from outside the model's folder; refused (copy it to a plain file)"
-        )
-
-
-def _checked_path(folder: Path, location: str, label: str) -> tuple[Path, os.stat_result]:
-    """The file a location names, refused unless it is a plain file inside folder."""
-    parts = _location_parts(location, label)
-    base = folder.resolve()
-    path = base.joinpath(*parts)
-    try:
-        st = path.lstat()
-    except FileNotFoundError:
-        raise InputError(
-            f"{label}: external data file {location!r} not found next to the model; "
-            "keep the data files in the model's folder"
-        ) from None
-    except OSError as exc:
-        raise InputError(f"{label}: cannot read external data {location!r} ({exc})") from None
-    _check_file_stat(st, location, label)
-    if path.resolve() != path:  # a symlinked folder on the way
-        raise UnsafeInputError(
-            f"{label}: external data location {location!r} goes through a symlink; refused"
-        )
-    return path, st
+    @property
+    def path(self) -> Path:
+        return self.folder.joinpath(*self.parts)
 
 
 def _int_field(fields: dict[str, str], key: str, default: int, label: str) -> int:
@@ -104,13 +62,24 @@ def _int_field(fields: dict[str, str], key: str, default: int, label: str) -> in
     return value
 
 
+def _open(folder: Folder, parts, location: str, label: str, expect: Identity | None) -> int:
+    """The checked descriptor of a tensor's data file (see the module docstring)."""
+    name = f"external data file {location!r}"
+    return folder.open(parts, label, name, max_links=1, expect=expect, missing=MISSING)
+
+
 def external_ref(tensor, folder: Path, expected: int, label: str) -> ExternalRef:
     """Check the external data of a TensorProto holding `expected` bytes; return where it is."""
     fields = {entry.key: entry.value for entry in tensor.external_data}
     location = fields.get("location")
     if not location:
         raise InputError(f"{label}: external data has no location")
-    path, st = _checked_path(folder, location, label)
+    parts = relative_parts(location, label, "external data location", "the model's folder")
+    fd = _open(Folder(folder), parts, location, label, None)
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
     offset = _int_field(fields, "offset", 0, label)
     length = _int_field(fields, "length", expected, label)
     if length != expected:
@@ -123,24 +92,78 @@ def external_ref(tensor, folder: Path, expected: int, label: str) -> ExternalRef
             f"{label}: external data range {offset}+{length} is past the end of {location!r} "
             f"({st.st_size} bytes); the data file is truncated or the model is damaged"
         )
-    return ExternalRef(path, location, offset, length)
+    return ExternalRef(folder, parts, location, offset, length, identity(st))
+
+
+def _opened(ref: ExternalRef, label: str) -> int:
+    """The data file of ref opened again from its folder: the same file, still long enough."""
+    fd = _open(Folder(ref.folder), ref.parts, ref.location, label, ref.file)
+    if ref.offset + ref.length > os.fstat(fd).st_size:
+        os.close(fd)
+        raise InputError(f"{label}: external data file {ref.location!r} shrank while reading")
+    return fd
 
 
 def load_external(ref: ExternalRef, dtype: np.dtype, shape: tuple[int, ...], label: str):
-    """The tensor's values, memory-mapped read-only (re-checked on the opened file)."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+    """The tensor's values, memory-mapped read-only from the checked descriptor."""
+    fd = _opened(ref, label)
     try:
-        fd = os.open(ref.path, flags)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink put there after the check
-            raise UnsafeInputError(
-                f"{label}: external data file {ref.location!r} is a symlink; refused"
-            ) from None
-        raise InputError(f"{label}: cannot open external data {ref.location!r} ({exc})") from None
-    with os.fdopen(fd, "rb") as handle:
-        st = os.fstat(handle.fileno())
-        _check_file_stat(st, ref.location, label)
-        if ref.offset + ref.length > st.st_size:
-            raise InputError(f"{label}: external data file {ref.location!r} shrank while reading")
         little = np.dtype(dtype).newbyteorder("<")
-        return file_array(handle.fileno(), ref.offset, little, shape, label)
+        return file_array(fd, ref.offset, little, shape, label)
+    finally:
+        os.close(fd)
+
+
+def read_external(ref: ExternalRef, label: str) -> bytes:
+    """The tensor's bytes, read from the checked descriptor."""
+    fd = _opened(ref, label)
+    try:
+        data = os.pread(fd, ref.length, ref.offset)
+    finally:
+        os.close(fd)
+    if len(data) != ref.length:
+        raise InputError(f"{label}: external data file {ref.location!r} shrank while reading")
+    return data
+
+
+def _tensors(message) -> Iterator:
+    """Every TensorProto anywhere in a protobuf message (graphs, subgraphs, functions, sparse
+    tensors, training info), found by walking the message's fields."""
+    for descriptor, value in message.ListFields():
+        if descriptor.message_type is None:
+            continue
+        items = value if descriptor.is_repeated else [value]
+        if descriptor.message_type.name == "TensorProto":
+            yield from items
+        else:
+            for item in items:
+                yield from _tensors(item)
+
+
+def _stored_bytes(tensor, label: str) -> int:
+    """The bytes a tensor's dtype and dims need (Python ints); its dtype must be numeric."""
+    from onnx import helper
+
+    try:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type))
+    except (KeyError, TypeError, ValueError):
+        dtype = np.dtype(object)
+    if dtype.kind == "O":
+        raise UnsupportedError(f"{label}: external data of this dtype is not supported")
+    return math.prod(int(d) for d in tensor.dims) * dtype.itemsize
+
+
+def inline_external_data(model, folder: Path, where: str) -> int:
+    """Put every external tensor's bytes into the model itself (raw_data), each read through
+    the checks above, so a runtime given the model never opens a file; returns how many."""
+    count = 0
+    for tensor in _tensors(model):
+        if tensor.data_location != EXTERNAL:
+            continue
+        label = f"{where}: tensor {tensor.name!r}"
+        ref = external_ref(tensor, folder, _stored_bytes(tensor, label), label)
+        tensor.raw_data = read_external(ref, label)
+        tensor.data_location = 0  # DEFAULT
+        del tensor.external_data[:]
+        count += 1
+    return count
