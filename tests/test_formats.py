@@ -13,6 +13,7 @@ import pytest
 
 import exporter
 from exporter import schemas
+from exporter.weightset import Tensor, WeightSet
 from exporter.writers import writers
 
 FORMATS = {"npz": "w.npz", "json": "w.json", "csv": "w-csv", "safetensors": "w.safetensors"}
@@ -250,3 +251,22 @@ def test_npz_edited_and_resaved_with_numpy_still_reads(tmp_path, cli):
     assert [p["tensor"] for p in report.problems] == ["dense/kernel"]
     assert cli("export", tmp_path / "edited.npz", "-o", tmp_path / "again.npz").exit_code == 0
     assert exporter.validate(tmp_path / "again.npz").ok
+
+
+@pytest.mark.parametrize("fmt", ["npz", "json", "csv", "safetensors"])
+def test_an_export_of_no_tensors_reads_back_and_validates(fmt, tmp_path):
+    """Stateless estimators export 0 tensors: the file must still be a readable export."""
+    out = tmp_path / f"empty.{fmt}"
+    exporter.export(WeightSet(), out, format=fmt)
+    assert len(exporter.load(out)) == 0
+    assert exporter.validate(out).ok
+
+
+def test_a_csv_folder_whose_file_names_end_in_npy_is_csv(tmp_path):
+    """Detection by content: a folder is never an NPZ, whatever its file names end in."""
+    ws = WeightSet()
+    ws.add(Tensor.from_array("a.npy/x", np.arange(3, dtype=np.float32)))
+    out = tmp_path / "w.csv"
+    exporter.export(ws, out, format="csv")
+    back = exporter.load(out)
+    assert back.info.kind == "csv" and back.names() == ["a.npy/x"]
