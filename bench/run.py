@@ -1,9 +1,11 @@
 """exporter benchmarks against the plain-library baselines (`make bench`).
 
-Every measured command runs as the only child of a small wrapper process, which reports wall time
-and the child's peak RSS (resource.RUSAGE_CHILDREN ru_maxrss), so imports count and the benchmark
-process's own memory does not. Each row is the median of --runs runs (>= 3) and a ratio against
-the baseline measured in the same invocation. Models are built here (no downloads).
+Every measured command runs as the only child of a small wrapper process, which reports wall time,
+CPU time (user + system) and the child's peak RSS (resource.RUSAGE_CHILDREN), so imports count and
+the benchmark process's own memory does not. exporter runs as a user runs it: the installed console
+script in a fresh process. Each row is the median of --runs runs (>= 3) and a ratio against the
+baseline measured in the same invocation; the table quotes every row's spread (min/median/max) and
+the 1-minute load average when it ran. Models are built here (no downloads).
 
     .venv/bin/python bench/run.py                    # everything (~15 min on 2 cores)
     .venv/bin/python bench/run.py --quick            # smaller sizes, for a smoke run
@@ -32,7 +34,8 @@ HERE = Path(__file__).resolve().parent
 PY = sys.executable
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
 ENV.pop("SOURCE_DATE_EPOCH", None)
-EXPORTER = [PY, "-m", "exporter", "-q"]
+SCRIPT = Path(PY).parent / "exporter"  # the installed console script, as a user runs it
+EXPORTER = [SCRIPT, "-q"] if SCRIPT.exists() else [PY, "-m", "exporter", "-q"]
 PARTS = ("resnet", "big", "json", "csv", "coldstart", "convert")
 
 WRAPPER = """
@@ -40,12 +43,12 @@ import resource, subprocess, sys, time
 start = time.perf_counter()
 done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 if done.returncode:
     sys.stderr.write(done.stderr.decode(errors="replace")[-2000:])
     sys.exit(done.returncode)
 out = done.stdout.decode().strip().splitlines()
-print(seconds, peak, out[-1] if out else "")
+print(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, out[-1] if out else "")
 """
 
 
@@ -53,36 +56,58 @@ class Failed(Exception):
     pass
 
 
-def measure(command: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MB, last stdout line) of command run in a wrapper process.
+def measure(command: list, env: dict | None = None) -> tuple[float, float, str, float]:
+    """(wall seconds, peak RSS MB, last stdout line, CPU seconds) of command run in a wrapper
+    process (env: the environment, ENV by default).
 
     Dirty pages are flushed first (os.sync, not timed), so one run's write-back does not land
     in the next one's time: a 1 GB export otherwise varies 2x with what ran before it."""
     os.sync()
     done = subprocess.run(
-        [PY, "-c", WRAPPER, *map(str, command)], capture_output=True, text=True, env=ENV
+        [PY, "-c", WRAPPER, *map(str, command)], capture_output=True, text=True, env=env or ENV
     )
     if done.returncode:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise Failed(last[:200])
-    seconds, peak, *rest = done.stdout.split(maxsplit=2)
-    return float(seconds), float(peak), rest[0].strip() if rest else ""
+    seconds, peak, cpu, *rest = done.stdout.split(maxsplit=3)
+    return float(seconds), float(peak), rest[0].strip() if rest else "", float(cpu)
 
 
-def medians(command: list[str], runs: int) -> dict[str, float]:
-    """Median wall time, peak MB and (if the command prints one) its own timing over runs,
-    after one warm-up run that is not counted (as hyperfine --warmup 1): for the baselines and
-    for exporter alike, every counted run replaces the output of the run before it."""
-    measure(command)
-    rows = [measure(command) for _ in range(runs)]
+def medians(command: list, runs: int, env: dict | None = None) -> dict:
+    """Median wall time, CPU time, peak MB and (if the command prints one) its own timing over
+    runs, after one warm-up run that is not counted (as hyperfine --warmup 1): for the baselines
+    and for exporter alike, every counted run replaces the output of the run before it.
+    "times" keeps every run's wall time (the spread), "load" the 1-minute load average."""
+    measure(command, env)
+    return summarize([measure(command, env) for _ in range(runs)])
+
+
+def summarize(rows: list[tuple[float, float, str, float]]) -> dict:
+    """The medians, spread and load of measure() results."""
     result = {
         "time": statistics.median(r[0] for r in rows),
         "peak": statistics.median(r[1] for r in rows),
+        "cpu": statistics.median(r[3] for r in rows),
+        "times": sorted(r[0] for r in rows),
+        "load": os.getloadavg()[0],
     }
     inner = [float(r[2]) for r in rows if re.fullmatch(r"[0-9.eE+-]+", r[2] or "x")]
     if inner:
         result["inner"] = statistics.median(inner)
     return result
+
+
+def spread(result: dict) -> str:
+    """min/median/max wall seconds of a medians() result."""
+    times = result["times"]
+    return f"{times[0]:.2f}/{result['time']:.2f}/{times[-1]:.2f}"
+
+
+def spreads(ours: dict, base: dict | None = None) -> dict:
+    """The row fields that quote the spread of both sides and the load while they ran."""
+    text = spread(ours) + (f" vs {spread(base)}" if base else "")
+    loads = [ours["load"]] + ([base["load"]] if base else [])
+    return {"spread": text, "load": f"{max(loads):.2f}"}
 
 
 def run_python(code: str, *args) -> None:
@@ -188,10 +213,11 @@ class Bench:
         self.rows: list[dict] = []
         self.notes: list[str] = []
 
-    def row(self, name, ours, base, base_name, ratio, target, met, peak="", note=""):
+    def row(self, name, ours, base, base_name, ratio, target, met, peak="", note="",
+            spread="", load=""):  # fmt: skip
         line = dict(
             name=name, ours=ours, base=base, base_name=base_name, ratio=ratio,
-            target=target, met=met, peak=peak, note=note,
+            target=target, met=met, spread=spread, load=load, peak=peak, note=note,
         )  # fmt: skip
         self.rows.append(line)
         print(" | ".join(str(v) for v in line.values()), file=sys.stderr, flush=True)
@@ -241,12 +267,13 @@ class Bench:
             "ResNet50 .h5 -> NPZ", f"{ours['time']:.2f} s", f"{keras['time']:.2f} s",
             "load_model+get_weights+savez", f"{speedup:.1f}x faster", ">= 5x faster",
             yes(speedup >= 5), f"{ours['peak']:.0f} vs {keras['peak']:.0f} MB",
+            **spreads(ours, keras),
         )  # fmt: skip
         ratio = ours["time"] / floor["time"]
         self.row(
-            "ResNet50 .h5 -> NPZ", f"{ours['time']:.2f} s", f"{floor['time']:.2f} s",
+            "ResNet50 .h5 -> NPZ", wall_cpu(ours), wall_cpu(floor),
             "h5py every dataset + savez", f"{ratio:.2f}x the time", "<= 1.5x", yes(ratio <= 1.5),
-            f"{ours['peak']:.0f} vs {floor['peak']:.0f} MB",
+            f"{ours['peak']:.0f} vs {floor['peak']:.0f} MB", **spreads(ours, floor),
         )  # fmt: skip
 
     def big(self) -> None:
@@ -274,10 +301,10 @@ class Bench:
                 ratio = ours["time"] / copy["time"]
                 bound = largest_mb + 300
                 self.row(
-                    name, f"{ours['time']:.2f} s", f"{copy['time']:.2f} s", "cp of the same bytes",
+                    name, wall_cpu(ours), wall_cpu(copy), "cp of the same bytes",
                     f"{ratio:.2f}x the time", "<= 3x", yes(ratio <= 3),
                     f"{ours['peak']:.0f} MB (bound {bound:.0f} = largest {largest_mb:.0f} + 300)",
-                    "" if ours["peak"] <= bound else "peak over bound",
+                    "" if ours["peak"] <= bound else "peak over bound", **spreads(ours, copy),
                 )  # fmt: skip
                 out.unlink(missing_ok=True)
 
@@ -309,31 +336,85 @@ class Bench:
             self.row(
                 f"{values / 1e6:.0f}M float32 -> {fmt.upper()}", f"{ours_rate:.0f} MB/s",
                 f"{rate:.0f} MB/s", base, f"{speedup:.1f}x faster", target, yes(met),
-                f"{ours['peak']:.0f} vs {other['peak']:.0f} MB",
+                f"{ours['peak']:.0f} vs {other['peak']:.0f} MB", **spreads(ours, other),
             )  # fmt: skip
 
     def coldstart(self) -> None:
+        """Fresh-process rows as a user meets them: the console script, with the package's
+        bytecode compiled (as a wheel install) and without it (an editable checkout, or an
+        install with --no-compile), each against a plain-library baseline run interleaved."""
+        sources = self.coldstart_sources()
+        runs = max(self.runs, 5)
+        cases = [
+            ("exporter --version", ["--version"], "numpy", 2.0),
+            ("exporter inspect small .npz", ["inspect", sources["npz"]], "numpy", 2.0),
+            ("exporter inspect small ONNX", ["inspect", sources["onnx"]], "onnx", 1.3),
+            ("exporter inspect small .h5", ["inspect", sources["h5"]], "h5py", 2.0),
+        ]
+        fresh = self.no_bytecode_env()
+        commands = {name: ([*EXPORTER, *args], None) for name, args, _, _ in cases}
+        commands |= {f"{name}, no bytecode": ([*EXPORTER, *args], fresh)
+                     for name, args, _, _ in cases[:2]}  # fmt: skip
+        commands |= {key: (command, None) for key, command in COLD_BASELINES.items()}
+        commands["imports, no bytecode"] = (COLD_BASELINES["imports"], fresh)
+        try:
+            results = interleaved(commands, runs)
+        except Failed as exc:
+            self.row("cold start", "failed", "", "", "", "", "no", note=str(exc))
+            return
+        for name, args, base, target in cases:
+            self.cold_row(name, [*EXPORTER, *args], results, base, target)
+        for name, args, base, target in cases[:2]:
+            self.cold_row(f"{name}, no bytecode", [*EXPORTER, *args], results, base, target)
+        share = results["imports"]
+        self.row(
+            'cold start: import share (python -c "import exporter.cli.app")',
+            wall_cpu(share), wall_cpu(results["numpy"]), COLD_NAMES["numpy"],
+            f"{share['time'] / results['numpy']['time']:.2f}x the time "
+            f"(CPU {share['cpu'] / results['numpy']['cpu']:.2f}x)", "(report)", "",
+            f"{share['peak']:.0f} vs {results['numpy']['peak']:.0f} MB", **spreads(share),
+        )  # fmt: skip
+
+    def cold_row(self, name: str, command: list, results: dict, base: str, target: float) -> None:
+        """One cold-start row: ratio to its baseline, the import share, and any heavy import."""
+        ours, other = results[name], results[base]
+        ratio = ours["time"] / other["time"]
+        share = results["imports, no bytecode" if "no bytecode" in name else "imports"]
+        loaded, slowest = import_profile(command)
+        heavy = {"tensorflow", "keras"} | ({"ml_dtypes"} if base != "onnx" else set())
+        unwanted = sorted(loaded & heavy)  # onnx imports ml_dtypes itself
+        self.row(
+            f"cold start: {name}", wall_cpu(ours), wall_cpu(other), COLD_NAMES[base],
+            f"{ratio:.2f}x the time (CPU {ours['cpu'] / other['cpu']:.2f}x)", f"<= {target:g}x",
+            yes(ratio <= target), f"{ours['peak']:.0f} vs {other['peak']:.0f} MB",
+            f"imports {share['time']:.2f} s of it" + (f"; imports {unwanted}!" if unwanted else ""),
+            **spreads(ours, other),
+        )  # fmt: skip
+        self.notes.append(f"{name}: slowest imports (cumulative ms) {slowest}")
+
+    def coldstart_sources(self) -> dict[str, Path]:
+        """A small .h5 (Keras), .npz (its export) and ONNX model for the cold-start rows."""
         self.keras_models(resnet=False, big=False)
-        small_onnx = self.path("small.onnx")
-        if not small_onnx.exists():
-            run_python(ONNX_MODEL, 16, 2, small_onnx)
-        base = medians([PY, "-c", "import onnx, h5py"], max(self.runs, 5))
-        for label, source in (("ONNX", small_onnx), (".h5", self.path("small.h5"))):
-            name = f"cold start: exporter inspect {label}"
-            try:
-                ours = medians([*EXPORTER, "inspect", source], max(self.runs, 5))
-            except Failed as exc:
-                self.row(name, "failed", "", "", "", "", "no", note=str(exc))
-                continue
-            ratio = ours["time"] / base["time"]
-            imported = heavy_imports([*EXPORTER, "inspect", str(source)])
-            self.row(
-                name, f"{ours['time']:.2f} s", f"{base['time']:.2f} s",
-                'python -c "import onnx, h5py"', f"{ratio:.2f}x the time", "<= 1.5x",
-                yes(ratio <= 1.5), f"{ours['peak']:.0f} vs {base['peak']:.0f} MB",
-                "imports TensorFlow!" if "tensorflow" in imported else "",
-            )  # fmt: skip
-            self.notes.append(f"{name}: slowest imports (cumulative ms) {imported}")
+        sources = {"h5": self.path("small.h5"), "npz": self.path("small.npz"),
+                   "onnx": self.path("small.onnx")}  # fmt: skip
+        if not sources["onnx"].exists():
+            run_python(ONNX_MODEL, 16, 2, sources["onnx"])
+        if not sources["npz"].exists():
+            measure([*EXPORTER, "export", sources["h5"], "-o", sources["npz"]])
+        return sources
+
+    def no_bytecode_env(self) -> dict:
+        """An environment that runs exporter from a copy of the package without __pycache__ and
+        never writes one (PYTHONDONTWRITEBYTECODE): every run compiles exporter's modules, as
+        the first command of an install without bytecode does. Other packages keep theirs."""
+        import exporter
+
+        target = self.path("no-bytecode")
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(Path(exporter.__file__).parent, target / "exporter",
+                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+        path = os.pathsep.join(filter(None, [str(target), ENV.get("PYTHONPATH")]))
+        return {**ENV, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
 
     def convert(self) -> None:
         script = HERE / "convert_resnet50.py"
@@ -361,23 +442,48 @@ class Bench:
             f"{float(base[0]):.1f} s", "tf2onnx.convert.from_function + save",
             f"{ratio:.2f}x the time", "<= 1.2x (convert_resnet50.py)", yes(ratio <= 1.2),
             f"{float(ours[2]):.0f} vs {float(base[2]):.0f} MB",
+            spread="medians from convert_resnet50.py", load=f"{os.getloadavg()[0]:.2f}",
         )  # fmt: skip
 
 
-def heavy_imports(command: list[str]) -> str:
-    """The five slowest top-level imports of command (python -X importtime)."""
+COLD_BASELINES = {
+    "numpy": [PY, "-c", "import numpy"],
+    "onnx": [PY, "-c", "import onnx, h5py"],
+    "h5py": [PY, "-c", "import h5py"],
+    "imports": [PY, "-P", "-c", "import exporter.cli.app"],  # -P: sys.path as the script has
+}
+COLD_NAMES = {key: f'python -c "{command[-1]}"' for key, command in COLD_BASELINES.items()}
+
+
+def interleaved(commands: dict[str, tuple[list, dict | None]], runs: int) -> dict[str, dict]:
+    """medians() of several (command, env) pairs, their runs interleaved round-robin so a change
+    of load on a shared machine hits every command alike; one uncounted warm-up round first."""
+    rounds = [{key: measure(c, env) for key, (c, env) in commands.items()} for _ in range(runs + 1)]
+    return {key: summarize([r[key] for r in rounds[1:]]) for key in commands}
+
+
+def wall_cpu(result: dict) -> str:
+    """Wall and CPU seconds of a measurement."""
+    return f"{result['time']:.2f} s (CPU {result['cpu']:.2f} s)"
+
+
+def import_profile(command: list) -> tuple[set[str], str]:
+    """(top-level packages command imports, its six slowest top-level imports in ms), from
+    python -X importtime; command is a console script or [python, ...]."""
+    args = command[1:] if command[0] == PY else command
     done = subprocess.run(
-        [command[0], "-X", "importtime", *command[1:]], capture_output=True, text=True, env=ENV
+        [PY, "-X", "importtime", *map(str, args)], capture_output=True, text=True, env=ENV
     )
-    top: list[tuple[int, str]] = []
+    loaded, top = set(), []
     for line in done.stderr.splitlines():
         parts = line.split("|")
         if len(parts) == 3 and parts[1].strip().isdigit():
             name = parts[2].rstrip()
+            loaded.add(name.strip().split(".")[0])
             if not name.startswith("  "):  # top-level package imports only
                 top.append((int(parts[1]), name.strip()))
     top.sort(reverse=True)
-    return ", ".join(f"{n} {us // 1000}" for us, n in top[:6])
+    return loaded, ", ".join(f"{n} {us // 1000}" for us, n in top[:6])
 
 
 def yes(ok: bool) -> str:
@@ -427,13 +533,15 @@ def report(bench: Bench, args, seconds: float) -> str:
         "",
         *machine(),
         "",
-        "| benchmark | exporter | baseline | baseline is | ratio | target | met | peak RSS | note |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| benchmark | exporter | baseline | baseline is | ratio | target | met "
+        "| wall s min/med/max (exporter vs baseline) | load 1m | peak RSS | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in bench.rows:
         lines.append(
             f"| {r['name']} | {r['ours']} | {r['base']} | {r['base_name']} | {r['ratio']} | "
-            f"{r['target']} | {r['met']} | {r['peak']} | {r['note']} |"
+            f"{r['target']} | {r['met']} | {r['spread']} | {r['load']} | {r['peak']} "
+            f"| {r['note']} |"
         )
     if bench.notes:
         lines += ["", *[f"- {n}" for n in bench.notes]]
