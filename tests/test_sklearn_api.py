@@ -33,8 +33,14 @@ def fitted(est, classify=False):
 def attr(est, path: str):
     """Follow a canonical sklearn name (coefs_/0, estimators_/3/tree_/value) to the attribute."""
     value = est
+    private = False
     for part in path.split("/"):
-        if part.isdigit():
+        if part == "private":  # private attributes are exported without their underscore
+            private = True
+            continue
+        if private:
+            value, private = getattr(value, "_" + part), False
+        elif part.isdigit():
             value = value[int(part)]
         elif hasattr(value, "named_steps") and part in value.named_steps:
             value = value.named_steps[part]
@@ -112,7 +118,7 @@ def test_hist_gradient_boosting_exports_its_predictor_nodes():
     est = fitted(HistGradientBoostingRegressor(max_iter=3, random_state=0))
     ws = exporter.load(est)
     nodes = est._predictors[2][0].nodes
-    got = ws["_predictors/2/0/nodes/num_threshold"].read()
+    got = ws["private/predictors/2/0/nodes/num_threshold"].read()
     assert got.tobytes() == np.ascontiguousarray(nodes["num_threshold"]).tobytes()
 
 
