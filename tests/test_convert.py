@@ -38,6 +38,19 @@ def convert_ok(source: Path, out: Path, *extra: str) -> dict:
     return document
 
 
+def lossy_by_design(source: Path, out: Path) -> dict:
+    """HistGradientBoosting: skl2onnx compares in float32 what scikit-learn compares in float64,
+    and the check's inputs sit on the split thresholds, so the check fails (exit 1) and says so;
+    the ONNX is still written."""
+    report = out.with_suffix(".json")
+    result = run("convert", source, "-o", out, "--report", report)
+    assert result.exit_code == 1, result.output
+    document = json.loads(report.read_text())
+    assert out.is_file() and not document["ok"]
+    assert any("lossy by design" in note for note in document["notes"]), document["notes"]
+    return document
+
+
 def output_names(document: dict) -> list[str]:
     return [o["name"] for o in document["onnx"]["outputs"]]
 
@@ -72,6 +85,10 @@ def test_every_sklearn_fixture_is_tested():
 
 @pytest.mark.parametrize("name", SKLEARN)
 def test_sklearn_converts_and_matches(sklearn_files, tmp_path, name):
+    if name.startswith("hist_gradient_boosting"):
+        document = lossy_by_design(sklearn_files[name], tmp_path / f"{name}.onnx")
+        assert document["onnx"]["inputs"][0]["shape"][0] is None
+        return
     document = convert_ok(sklearn_files[name], tmp_path / f"{name}.onnx")
     (onnx_input,) = document["onnx"]["inputs"]
     assert onnx_input["dtype"] == "float32" and onnx_input["shape"][0] is None  # dynamic batch
@@ -82,7 +99,8 @@ def test_sklearn_converts_and_matches(sklearn_files, tmp_path, name):
         assert checks["probabilities"]["max_abs_error"] <= 1e-4
     else:
         assert output_names(document) == ["variable"]
-        assert checks["variable"]["source_shape"] == [8, 1]
+        rows, columns = checks["variable"]["source_shape"]
+        assert columns == 1 and rows >= 256  # drawn from the model's own domain
     if not name.startswith("kneighbors"):  # KNeighbors keeps its data in private attributes
         assert document["weights"]["total"] > 0
 
@@ -166,7 +184,7 @@ def test_hgb_fix_is_needed_here_and_scoped(sklearn_files, tmp_path):
     with hgb_patch.hgb_missing_tracks_fix():
         assert tree_ensemble.add_node is not original
     assert tree_ensemble.add_node is original
-    convert_ok(sklearn_files["hist_gradient_boosting_classifier"], tmp_path / "h.onnx")
+    lossy_by_design(sklearn_files["hist_gradient_boosting_classifier"], tmp_path / "h.onnx")
     assert tree_ensemble.add_node is original
 
 
@@ -442,3 +460,10 @@ def test_tf_keras_model_files_convert(tmp_path):
     model.save(tmp_path / "m.h5")
     document = convert_ok(tmp_path / "m.h5", tmp_path / "m.onnx")
     assert document["source"]["kind"] == "keras-h5"
+
+
+@pytest.mark.parametrize("opset", ["0", "6", "-3"])
+def test_an_opset_out_of_range_is_a_usage_error(sklearn_files, tmp_path, opset):
+    result = run("convert", sklearn_files["ridge"], "-o", tmp_path / "r.onnx", "--opset", opset)
+    assert result.exit_code == 2, result.output
+    assert not (tmp_path / "r.onnx").exists()

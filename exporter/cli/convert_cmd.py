@@ -50,7 +50,13 @@ Inputs = Annotated[
     ),
 ]
 Samples = Annotated[
-    int, typer.Option("--samples", min=1, help="Rows of seeded random inputs to check with.")
+    int,
+    typer.Option(
+        "--samples",
+        min=1,
+        help="Rows of generated check inputs (scikit-learn models get at least 256 rows drawn "
+        "from the model's own split thresholds, bin edges, quantiles and categories).",
+    ),
 ]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")]
 
@@ -62,7 +68,16 @@ def convert(
         typer.Argument(help="Keras .keras/.h5/SavedModel folder, or scikit-learn .skops/pickle."),
     ],
     out: Annotated[str, typer.Option("--out", "-o", help="The ONNX file to write.")],
-    opset: Annotated[int, typer.Option("--opset", help="ONNX opset.")] = 17,
+    opset: Annotated[
+        int | None,
+        typer.Option(
+            "--opset",
+            min=7,
+            help="Highest ONNX opset to use. scikit-learn: the lowest opsets the model needs are "
+            "chosen, up to this (default: skl2onnx's newest); Keras: the opset tf2onnx targets "
+            "(default 17). The report lists the opsets used.",
+        ),
+    ] = None,
     atol: Atol = None,
     rtol: Rtol = None,
     max_label_mismatch: MaxLabelMismatch = 0.0,

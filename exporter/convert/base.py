@@ -22,7 +22,7 @@ class ConvertOptions:
     max_label_mismatch: the fraction of class labels allowed to differ (default 0: none).
     """
 
-    opset: int = DEFAULT_OPSET
+    opset: int | None = None  # the highest allowed; None: the converter's newest (Keras: 17)
     atol: float | None = None
     rtol: float | None = None
     max_label_mismatch: float = 0.0

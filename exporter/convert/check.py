@@ -4,6 +4,8 @@ Names first (every source output must be an ONNX output; if no name matches at a
 counts agree, outputs are paired by position and the report says so), then shapes, then values:
 `|onnx - source| <= atol + rtol * |source|` element by element (NaN equals NaN). Class labels are
 compared for equality and pass while the fraction that differ is at most max_label_mismatch.
+A source output that knows what it means (an `aligned(shape)` method) is first laid out like its
+ONNX output (a converter's shape quirks: [n] labels as [1, n], a binary score in two columns).
 All problems are gathered; nothing stops at the first.
 """
 
@@ -148,7 +150,8 @@ def compare(
             problem = f"missing from the ONNX outputs ({', '.join(actual)})"
             checks.append(OutputCheck(name, None, kind, False, problem))
             continue
-        source, onnx = np.asarray(expected[name]), _as_array(actual[onnx_name])
+        onnx = _as_array(actual[onnx_name])
+        source = _aligned(expected[name], onnx.shape)
         check = OutputCheck(name, onnx_name, kind, True, None, list(source.shape), list(onnx.shape))
         if source.shape != onnx.shape:
             check.ok, check.problem = (
@@ -168,10 +171,21 @@ def compare(
     return checks, notes
 
 
+def _aligned(value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """A source output as an array; one that knows its meaning (it has `aligned`, e.g.
+    sklearn_outputs.SourceOutput) is laid out like the ONNX output it is compared with."""
+    if hasattr(value, "aligned"):
+        return np.asarray(value.aligned(shape))
+    return np.asarray(value)
+
+
 def _as_array(value: Any) -> np.ndarray:
-    """onnxruntime output as an array; a ZipMap's list of dicts becomes samples x classes."""
+    """onnxruntime output as an array; a ZipMap's list of dicts becomes samples x classes, a
+    sequence of per-output tensors (samples x k_i) is laid side by side."""
     if isinstance(value, list) and value and isinstance(value[0], dict):
         return np.array([list(row.values()) for row in value])
+    if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+        return np.concatenate([part.reshape(len(part), -1) for part in value], axis=1)
     return np.asarray(value)
 
 

@@ -255,8 +255,9 @@ def _validate(
         rng = np.random.default_rng(options.seed)
         samples = _batch_size(runner.inputs, options.samples, notes)
         inputs = conv.sample_inputs(model, runner.inputs, rng, samples)
-        origin = {"origin": "seeded", "seed": options.seed, "samples": samples}
-    where = "given" if options.inputs else "seeded random"
+        rows = len(next(iter(inputs.values()))) if inputs else samples
+        origin = {"origin": "seeded", "seed": options.seed, "samples": rows}
+    where = "given" if options.inputs else "generated"
     source_run = lambda: conv.run(model, inputs, options)  # noqa: E731
     expected = _run_or_explain(source_run, f"the source model on the {where} inputs", hint)
     actual = _run_or_explain(lambda: runner.run(inputs), f"onnxruntime on the {where} inputs", hint)

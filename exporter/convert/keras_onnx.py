@@ -27,7 +27,7 @@ import numpy as np
 from .. import frameworks
 from ..errors import InputError, UnsafeInputError, UnsupportedError, UsageError, require
 from ..weightset import Tensor, WeightSet
-from .base import CONVERTERS, Converter, ConvertOptions, InputSpec, SourceModel
+from .base import CONVERTERS, DEFAULT_OPSET, Converter, ConvertOptions, InputSpec, SourceModel
 
 # Ops a SavedModel's serving function has no business running on a user's machine: they touch
 # files or call back into Python. Refused unless --trust.
@@ -172,12 +172,12 @@ def to_onnx(source: SourceModel, options: ConvertOptions) -> tuple[Any, list[str
         try:
             with _catch_errors_off():
                 proto, _ = tf2onnx.convert.from_function(
-                    function, input_signature=signature, opset=options.opset
+                    function, input_signature=signature, opset=options.opset or DEFAULT_OPSET
                 )
         except Exception as first:
             try:  # tf2onnx's own default: optimizer passes that fail are skipped
                 proto, _ = tf2onnx.convert.from_function(
-                    function, input_signature=signature, opset=options.opset
+                    function, input_signature=signature, opset=options.opset or DEFAULT_OPSET
                 )
             except Exception as exc:
                 raise _unsupported(source, exc) from None

@@ -1,14 +1,14 @@
 """scikit-learn estimators to ONNX through skl2onnx.
 
-- One input called `input`, float32 (or float64 with --double), shape [None, n_features_in_].
+- One input called `input`, of what the first step takes (sklearn_inputs.input_kind): a float32
+  matrix [None, n_features_in_] (float64 with --double); strings [None, 1] for text vectorizers;
+  labels [None] (int64 or strings) for label transformers; floats [None] for IsotonicRegression.
+- Opsets: the lowest the converter needs, up to --opset (sklearn_opsets).
 - Classifiers give plain tensors `label` and `probabilities` (zipmap off for every classifier in
   the model) unless zipmap is asked for (`output_label`, `output_probability`: a list of dicts).
-- What the source model is compared with, per skl2onnx output: `label` = predict();
-  `probabilities` = predict_proba(), or decision_function() for classifiers without probabilities
-  (a binary score d laid out as skl2onnx does: [d, -d] for SVC/NuSVC, one column d for linear
-  classifiers); `variable` = predict() (regressors) or
-  transform() (transformers), as 2-D (samples x values).
-- Seeded inputs follow what the model saw where it records it (see sample_inputs).
+- The source model's outputs are matched to the ONNX outputs by meaning (sklearn_outputs).
+- Check inputs are drawn from the fitted model's own domain (sklearn_inputs, sklearn_domain).
+- Converters that are lossy by design (float32 thresholds and bin edges) are named in the notes.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from ..errors import UnsupportedError, UsageError, require
 from ..weightset import WeightSet
 from .base import CONVERTERS, Converter, ConvertOptions, InputSpec, SourceModel
 from .hgb_patch import hgb_missing_tracks_fix
+from .sklearn_inputs import InputKind, domain_inputs, exact_values, first_step, input_kind
+from .sklearn_opsets import convert_within
+from .sklearn_outputs import output_names, source_outputs
 
 INPUT_NAME = "input"
 
@@ -47,16 +50,6 @@ def _final(est: Any) -> Any:
     return _final(est.steps[-1][1]) if hasattr(est, "steps") else est
 
 
-def n_features(est: Any) -> int:
-    """The number of input features, from the fitted model."""
-    count = getattr(est, "n_features_in_", None)
-    if count is None:
-        raise UnsupportedError(
-            f"{type(est).__name__} does not record n_features_in_; is it fitted?"
-        )
-    return int(count)
-
-
 def _check_columns(est: Any) -> None:
     for part in _walk(est):
         if hasattr(part, "transformers_"):
@@ -70,40 +63,76 @@ def _check_columns(est: Any) -> None:
                     )
 
 
-def to_onnx(source: SourceModel, options: ConvertOptions) -> tuple[Any, list[str]]:
-    """The ONNX ModelProto of a fitted estimator, made by skl2onnx.convert_sklearn."""
-    skl2onnx = require("skl2onnx", "convert")
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+def _check_converter(part: Any) -> None:
+    """The part that takes the input must have a skl2onnx converter (named before anything
+    else is asked of it)."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
 
+    if type(part).__module__.startswith("sklearn.") and type(part) not in sklearn_operator_name_map:
+        name = f"{type(part).__module__}.{type(part).__name__}"
+        raise UnsupportedError(
+            f"skl2onnx has no converter for {name}; it cannot be converted to ONNX"
+        )
+
+
+def initial_types(kind: InputKind, double: bool) -> list[tuple[str, Any]]:
+    """skl2onnx's initial_types for the one input of this kind."""
+    from skl2onnx.common import data_types as types
+
+    number = types.DoubleTensorType if double else types.FloatTensorType
+    if kind.kind == "text":
+        return [(INPUT_NAME, types.StringTensorType([None, 1]))]
+    if kind.kind == "labels":
+        label = types.StringTensorType if kind.dtype == "string" else types.Int64TensorType
+        return [(INPUT_NAME, label([None]))]
+    if kind.kind == "one_d":
+        return [(INPUT_NAME, number([None]))]
+    return [(INPUT_NAME, number([None, kind.width]))]
+
+
+def to_onnx(source: SourceModel, options: ConvertOptions) -> tuple[Any, list[str]]:
+    """The ONNX ModelProto of a fitted estimator, made by skl2onnx.convert_sklearn at the
+    lowest opsets it needs (up to options.opset), and notes for the report."""
     est = source.model
     _check_columns(est)
-    tensor_type = DoubleTensorType if options.double else FloatTensorType
-    initial = [(INPUT_NAME, tensor_type([None, n_features(est)]))]
+    _check_converter(first_step(est))
+    initial = initial_types(input_kind(est), options.double)
     zipmap_off = {id(p): {"zipmap": False} for p in _walk(est) if hasattr(p, "classes_")}
     if hasattr(_final(est), "classes_"):
         zipmap_off[id(est)] = {"zipmap": False}
-    for _ in range(len(zipmap_off) + 1):
+    settings = {} if options.zipmap else zipmap_off
+    try:
+        proto, notes = convert_within(
+            lambda target: _convert(est, initial, settings, target), options.opset,
+            type(est).__name__,
+        )  # fmt: skip
+        proto = _runnable(proto, est, initial, settings, options, notes)
+    except UnsupportedError:
+        raise
+    except Exception as exc:
+        raise _unsupported(est, exc, options) from None
+    return proto, notes + lossy_notes(est, options)
+
+
+def _convert(est: Any, initial: list, settings: dict, target: dict[str, int]) -> Any:
+    """convert_sklearn; a part that refuses the zipmap option (LinearSVC) is retried without."""
+    skl2onnx = require("skl2onnx", "convert")
+    settings = dict(settings)
+    for _ in range(len(settings) + 1):
         try:
             with warnings.catch_warnings(), hgb_missing_tracks_fix():
                 warnings.simplefilter("ignore", FutureWarning)
-                proto = skl2onnx.convert_sklearn(
-                    est,
-                    initial_types=initial,
-                    options=None if options.zipmap else zipmap_off,
-                    target_opset=options.opset,
+                return skl2onnx.convert_sklearn(
+                    est, initial_types=initial, options=settings or None, target_opset=target
                 )
-            break
-        except NameError as exc:  # a classifier without ZipMap (LinearSVC) refuses the option
+        except NameError as exc:
             refused = _refuses_zipmap(est, exc)
-            if not refused or id(refused) not in zipmap_off:
-                raise _unsupported(est, exc, options) from None
-            del zipmap_off[id(refused)]
+            if not refused or id(refused) not in settings:
+                raise
+            del settings[id(refused)]
             if refused is _final(est):
-                zipmap_off.pop(id(est), None)
-        except Exception as exc:
-            raise _unsupported(est, exc, options) from None
-    _check_runnable(proto, est, options)
-    return proto, []
+                settings.pop(id(est), None)
+    raise RuntimeError("skl2onnx refused the zipmap option of every part")
 
 
 def _refuses_zipmap(est: Any, exc: Exception) -> Any:
@@ -128,138 +157,128 @@ def _unsupported(est: Any, exc: Exception, options: ConvertOptions) -> Exception
     )
 
 
-def _check_runnable(proto: Any, est: Any, options: ConvertOptions) -> None:
-    """skl2onnx writes some float64 graphs onnxruntime has no kernels for: name the node."""
-    ort = require("onnxruntime", "convert")
+LOCALE_ERROR = "Failed to construct locale"
+FALLBACK_LOCALE = "C.UTF-8"
+
+
+def _runnable(
+    proto: Any, est: Any, initial: list, settings: dict, options: ConvertOptions, notes: list
+) -> Any:
+    """proto, once onnxruntime accepts it. A text normalizer whose default locale (en_US) this
+    machine lacks is made again with C.UTF-8 (noted); other refusals name the node."""
     try:
-        ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        _session(proto)
+        return proto
     except Exception as exc:
-        text = str(exc)
-        node = re.search(r"node \(([^)]+)\)|node with name '([^']+)'", text)
-        name = next((g for g in node.groups() if g), "?") if node else "?"
-        ops = [n.op_type for n in proto.graph.node if n.name == name]
-        part = f"{ops[0] if ops else 'node'} {name!r}"
-        hint = "; convert without --double" if options.double else ""
-        raise UnsupportedError(
-            f"onnxruntime cannot run the ONNX skl2onnx made for {type(est).__name__}: "
-            f"{part} is not supported{' in float64' if options.double else ''}{hint}"
-        ) from None
+        if LOCALE_ERROR not in str(exc):
+            raise _not_runnable(proto, est, options, exc) from None
+    texts = [p for p in _walk(est) if hasattr(p, "vocabulary_")]
+    settings = {**settings, **{id(p): {"locale": FALLBACK_LOCALE} for p in texts}}
+    target = {o.domain: o.version for o in proto.opset_import if o.domain in ("", "ai.onnx.ml")}
+    proto = _convert(est, initial, settings, target)
+    notes.append(
+        f"onnxruntime has no en_US locale on this machine: the text normalizer of "
+        f"{type(est).__name__} uses {FALLBACK_LOCALE} (lower-casing may differ outside ASCII)"
+    )
+    try:
+        _session(proto)
+    except Exception as exc:
+        raise _not_runnable(proto, est, options, exc) from None
+    return proto
 
 
-def _sklearn_input(inputs: dict[str, np.ndarray]) -> np.ndarray:
-    """The one input, widened to float64 for scikit-learn (the same values: every float32 is
-    exact in float64), since some fitted models (KMeans) refuse float32 arrays."""
+def _session(proto: Any) -> Any:
+    ort = require("onnxruntime", "convert")
+    return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def _not_runnable(proto: Any, est: Any, options: ConvertOptions, exc: Exception) -> Exception:
+    """skl2onnx writes some float64 graphs onnxruntime has no kernels for: name the node."""
+    text = str(exc)
+    node = re.search(r"node \(([^)]+)\)|node with name '([^']+)'", text)
+    name = next((g for g in node.groups() if g), "?") if node else "?"
+    ops = [n.op_type for n in proto.graph.node if n.name == name]
+    part = f"{ops[0] if ops else 'node'} {name!r}"
+    hint = "; convert without --double" if options.double else ""
+    return UnsupportedError(
+        f"onnxruntime cannot run the ONNX skl2onnx made for {type(est).__name__}: "
+        f"{part} is not supported{' in float64' if options.double else ''}{hint}"
+    )
+
+
+LOSSY_PARTS = (  # (attribute, what, does --double run?) checked with skl2onnx 1.20, ORT 1.32
+    ("_bin_mapper", "HistGradientBoosting split thresholds", False),  # sklearn trees: float32 too
+    ("bin_edges_", "KBinsDiscretizer bin edges", False),
+    ("quantiles_", "QuantileTransformer quantiles", True),
+)
+
+
+def lossy_notes(est: Any, options: ConvertOptions) -> list[str]:
+    """Say where the conversion is lossy by design (scikit-learn compares in float64 what the
+    float32 ONNX compares in float32) and whether --double is a way out."""
+    if options.double:
+        return []
+    found = [(what, double) for attr, what, double in LOSSY_PARTS if _has_part(est, attr)]
+    if not found:
+        return []
+    if all(double for _, double in found):
+        way = "convert with --double to compute in float64"
+    else:
+        stuck = [what for what, double in found if not double]
+        way = f"--double does not help: onnxruntime cannot run skl2onnx's float64 {stuck[0]}"
+    lossy = ", ".join(what for what, _ in found)
+    return [
+        f"lossy by design: the ONNX compares in float32 what scikit-learn compares in float64 "
+        f"({lossy}): an input next to one can fall on the other side; {way}"
+    ]
+
+
+def _has_part(est: Any, attribute: str) -> bool:
+    from .sklearn_domain import all_parts
+
+    return any(hasattr(part, attribute) for part in all_parts(est))
+
+
+def _sklearn_input(inputs: dict[str, np.ndarray]) -> Any:
+    """The one input as scikit-learn takes it: floats widened to float64 (the same values:
+    every float32 is exact in float64; some models such as KMeans refuse float32), strings
+    and labels as a 1-D array."""
     (array,) = inputs.values()
+    array = exact_values(array)
+    if array.dtype.kind in "USO" or array.dtype == np.int64:
+        return array.reshape(-1) if array.ndim == 2 and array.shape[1] == 1 else array
     return array.astype(np.float64) if array.dtype == np.float32 else array
-
-
-def is_clusterer(est: Any) -> bool:
-    from sklearn.base import is_clusterer as check
-
-    return bool(check(est))
 
 
 def run(
     source: SourceModel, inputs: dict[str, np.ndarray], options: ConvertOptions
-) -> dict[str, np.ndarray]:
-    """The source model's outputs under skl2onnx's output names (see the module docstring)."""
-    est = source.model
+) -> dict[str, Any]:
+    """The source model's outputs under skl2onnx's output names, by meaning (sklearn_outputs)."""
     X = _sklearn_input(inputs)
-    final = _final(est)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # feature-name and deprecation warnings
-        if hasattr(final, "classes_"):
-            label, scores = (
-                ("output_label", "output_probability")
-                if options.zipmap
-                else (
-                    "label",
-                    "probabilities",
-                )
-            )
-            return {label: np.asarray(est.predict(X)), scores: _scores(est, X)}
-        if is_clusterer(final) and hasattr(est, "transform"):
-            # skl2onnx: label = predict(), scores = transform() (distances to the centres)
-            return {"label": np.asarray(est.predict(X)), "scores": np.asarray(est.transform(X))}
-        if hasattr(est, "predict"):
-            values = np.asarray(est.predict(X))
-        else:
-            values = np.asarray(est.transform(X))
-    return {"variable": values.reshape(len(X), -1)}
-
-
-def _scores(est: Any, X: np.ndarray) -> np.ndarray:
-    final = _final(est)
-    if hasattr(final, "predict_proba") and not _svc_without_probability(final):
-        return np.asarray(est.predict_proba(X))
-    scores = np.asarray(est.decision_function(X))
-    if scores.ndim == 1:  # binary: skl2onnx's layouts of the one score d
-        libsvm = hasattr(final, "support_vectors_")
-        scores = np.stack([scores, -scores], axis=1) if libsvm else scores[:, None]
-    return scores
-
-
-def _svc_without_probability(est: Any) -> bool:
-    return hasattr(est, "probability") and not est.probability
+        return source_outputs(source.model, X, options.zipmap)
 
 
 def label_outputs(source: SourceModel, options: ConvertOptions) -> set[str]:
-    return {"output_label" if options.zipmap else "label"}
+    """The outputs holding class (or cluster, or inlier/outlier) labels."""
+    names = output_names(source.model, options.zipmap)
+    return {names[0]} if len(names) == 2 else set()
 
 
 def sample_inputs(
     source: SourceModel, specs: list[InputSpec], rng: np.random.Generator, samples: int
 ) -> dict[str, np.ndarray]:
-    """Seeded inputs within the ranges the model saw, where it records them.
-
-    The first step decides: StandardScaler -> normal(mean_, scale_); MinMaxScaler -> uniform
-    over [data_min_, data_max_]; tree models -> uniform over each feature's split thresholds
-    (widened by 10 %); anything else -> standard normal.
-    """
+    """Seeded check inputs drawn from the fitted model's own domain (sklearn_inputs): at least
+    sklearn_inputs.MIN_ROWS rows whatever `samples` asks for less, except for an ONNX input
+    of a fixed batch size, which gets exactly that many rows (spread over the draw)."""
     (spec,) = specs
-    n = spec.shape[1] if spec.shape[1] is not None else n_features(source.model)
-    low, high, normal = _feature_ranges(source.model, n)
-    draw = rng.normal if normal else rng.uniform
-    values = draw(low, high, (samples, n))
-    return {spec.name: values.astype(spec.dtype)}
-
-
-def _feature_ranges(est: Any, n: int) -> tuple[Any, Any, bool]:
-    first = est.steps[0][1] if hasattr(est, "steps") else est
-    if hasattr(first, "mean_") and hasattr(first, "scale_") and first.scale_ is not None:
-        return np.asarray(first.mean_), np.asarray(first.scale_), True
-    if hasattr(first, "data_min_"):
-        return np.asarray(first.data_min_), np.asarray(first.data_max_), False
-    thresholds = _split_thresholds(first, n)
-    if thresholds is not None:
-        low, high = thresholds
-        margin = 0.1 * np.maximum(high - low, 1e-3)
-        return low - margin, high + margin, False
-    return np.zeros(n), np.ones(n), True
-
-
-def _split_thresholds(est: Any, n: int) -> tuple[np.ndarray, np.ndarray] | None:
-    low, high = np.full(n, np.inf), np.full(n, -np.inf)
-    trees = [est] if hasattr(est, "tree_") else list(np.ravel(getattr(est, "estimators_", [])))
-    for tree in (getattr(t, "tree_", None) for t in trees):
-        if tree is None:
-            continue
-        split = tree.feature >= 0
-        np.minimum.at(low, tree.feature[split], tree.threshold[split])
-        np.maximum.at(high, tree.feature[split], tree.threshold[split])
-    mapper = getattr(est, "_bin_mapper", None)  # HistGradientBoosting
-    if mapper is not None:
-        for feature, edges in enumerate(mapper.bin_thresholds_[:n]):
-            if len(edges):
-                low[feature], high[feature] = (
-                    min(low[feature], edges[0]),
-                    max(high[feature], edges[-1]),
-                )
-    if not np.isfinite(low).any():
-        return None
-    unused = ~np.isfinite(low)
-    low[unused], high[unused] = -1.0, 1.0
-    return low, high
+    rows = domain_inputs(source.model, input_kind(source.model), spec.dtype, rng, samples)
+    if spec.shape and isinstance(spec.shape[0], int) and spec.shape[0] != len(rows):
+        rows = rows[np.sort(rng.choice(len(rows), spec.shape[0], replace=False))]
+    if len(spec.shape) == 2 and rows.ndim == 1 and spec.shape[1] == 1:
+        rows = rows.reshape(-1, 1)
+    return {spec.name: rows}
 
 
 def weights(source: SourceModel) -> WeightSet:
