@@ -87,6 +87,8 @@ def main() -> None:
         print(f"exporter: error: {exc.format_message()}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except typer.Abort:
-        print("exporter: interrupted; every output is either complete or unchanged", file=sys.stderr)
+        print(
+            "exporter: interrupted; every output is either complete or unchanged", file=sys.stderr
+        )
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
