@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import functools
 import json
 import re
 import sys
@@ -47,7 +48,7 @@ def to_snake_case(name: str) -> str:
 def parse_json(text: str | bytes, where: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # nested past json's depth
         raise InputError(f"{where}: model config is not valid JSON ({exc})") from None
     if not isinstance(data, dict) or "class_name" not in data:
         raise InputError(f"{where}: not a Keras model config (no class_name)")
@@ -136,6 +137,16 @@ def _top(module: str) -> str:
     return module.split(".")[0].strip()
 
 
+@functools.lru_cache(maxsize=4096)
+def _module_kind(module: str, cls: Any) -> str | None:
+    """Which Hazards list a serialized object's `module` goes to (None: a Keras module)."""
+    if _top(module) in FOREIGN_MODULES or (module == "builtins" and cls in PYTHON_BUILTINS):
+        return "foreign"
+    if _top(module) not in KERAS_PACKAGES and module != "builtins":
+        return "imports"
+    return None
+
+
 def is_marshalled_code(text: str) -> bool:
     """True for base64 text that decodes to a marshalled code object (what func_dump writes)."""
     if len(text) < 24 or text[0] not in "Y4" or not _BASE64_HEAD.match(text):
@@ -148,22 +159,42 @@ def _is_path_key(key: str) -> bool:
     return key in PATH_KEYS or key.endswith(PATH_SUFFIXES)
 
 
-def _function_hazard(item: dict[str, Any], where: str, found: Hazards) -> None:
+_KEY_SUFFIXES = ("function_type", "_fn_type", *PATH_SUFFIXES)
+
+
+class _Label:
+    """Where a finding is, as the nearest enclosing layer: formatted only when a hazard is
+    found, so the walk builds no string per node."""
+
+    __slots__ = ("item", "text")
+
+    def __init__(self, item: dict[str, Any] | None, text: str = "") -> None:
+        self.item, self.text = item, text
+
+    def __str__(self) -> str:
+        if self.item is not None:
+            inner = self.item["config"]
+            return f"layer {inner['name']!r} ({self.item['class_name']})"
+        return self.text
+
+
+def _function_hazard(item: dict[str, Any], where: _Label, found: Hazards) -> None:
     """A `{"class_name": "function"}` reference: only Keras's modeling functions pass."""
     name, module = item.get("config"), item.get("module")
-    label = f"{where}: function {module}.{name}"
     if not isinstance(module, str) or not isinstance(name, str):
         found.code.append(f"{where}: a function reference without module or name")
     elif module == "builtins":
         if name in PYTHON_BUILTINS:  # tf-keras would hand out the Python builtin itself
             found.foreign.append(f"{where}: Python builtin {name!r}")
     elif _top(module) in FOREIGN_MODULES:
-        found.foreign.append(label)
+        found.foreign.append(f"{where}: function {module}.{name}")
     elif _top(module) not in KERAS_PACKAGES or not FUNCTION_MODULES & set(module.split(".")):
-        found.code.append(f"{label} (not a Keras activation, initializer, loss or op)")
+        found.code.append(
+            f"{where}: function {module}.{name} (not a Keras activation, initializer, loss or op)"
+        )
 
 
-def _object_hazards(item: dict[str, Any], where: str, found: Hazards) -> None:
+def _object_hazards(item: dict[str, Any], where: _Label, found: Hazards) -> None:
     """The class, module, registered name and keys of one serialized object."""
     cls, module = item.get("class_name"), item.get("module")
     if cls == "Lambda":
@@ -174,17 +205,18 @@ def _object_hazards(item: dict[str, Any], where: str, found: Hazards) -> None:
         found.code.append(f"{where}: a __lambda__ function (marshalled bytecode)")
     elif cls == "function":
         _function_hazard(item, where, found)
-    elif isinstance(module, str):
-        if _top(module) in FOREIGN_MODULES or (module == "builtins" and cls in PYTHON_BUILTINS):
-            found.foreign.append(f"{where}: module {module!r} ({cls})")
-        elif _top(module) not in KERAS_PACKAGES and module != "builtins":
-            found.imports.append(f"{where}: module {module!r} ({cls})")
+    elif isinstance(module, str) and (
+        kind := _module_kind(module, cls if isinstance(cls, str) else None)
+    ):
+        getattr(found, kind).append(f"{where}: module {module!r} ({cls})")
     registered = item.get("registered_name")
     package, mark, _ = registered.partition(">") if isinstance(registered, str) else ("", "", "")
     if mark and _top(package) in FOREIGN_MODULES:
         found.foreign.append(f"{where}: registered_name {registered!r}")
     for key, value in item.items():
-        if not isinstance(key, str) or not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not value or not isinstance(key, str):
+            continue
+        if not key.endswith(_KEY_SUFFIXES) and key not in PATH_KEYS:
             continue
         if key.endswith(("function_type", "_fn_type")) and value == "lambda":
             found.code.append(f"{where}: {key} 'lambda' (marshalled bytecode)")
@@ -192,12 +224,13 @@ def _object_hazards(item: dict[str, Any], where: str, found: Hazards) -> None:
             found.files.append(f"{where}: {key} {value[:80]!r}")
 
 
-def _layer_label(item: dict[str, Any], where: str) -> str:
+def _layer_label(item: dict[str, Any], where: _Label) -> _Label:
     inner = item.get("config")
-    name = inner.get("name") if isinstance(inner, dict) else None
-    cls = item.get("class_name")
+    if not isinstance(inner, dict):
+        return where
+    name, cls = inner.get("name"), item.get("class_name")
     if isinstance(name, str) and isinstance(cls, str) and not cls.startswith("__"):
-        return f"layer {name!r} ({cls})"
+        return _Label(item)
     return where
 
 
@@ -206,21 +239,31 @@ def config_hazards(config: Any) -> Hazards:
 
     Walks the whole document (Keras 3 and tf-keras styles, nested models, wrappers, cells,
     compile_config), so no layer class is special-cased beyond Lambda; each finding names the
-    nearest enclosing layer.
+    nearest enclosing layer. The walk is iterative and linear: a stack of iterators (as deep as
+    the document, never a copy of its lists) and no string built unless a hazard is found.
     """
     found = Hazards()
-    stack: list[tuple[Any, str]] = [(config, "the model")]
-    while stack:  # iterative: a deeply nested config cannot exhaust the Python stack
-        item, where = stack.pop()
-        if isinstance(item, str):
-            if is_marshalled_code(item):
-                found.code.append(f"{where}: marshalled bytecode")
-        elif isinstance(item, list):
-            stack.extend((value, where) for value in item)
-        elif isinstance(item, dict):
-            where = _layer_label(item, where)
-            _object_hazards(item, where, found)
-            stack.extend((value, where) for value in item.values())
+    stack: list[Iterator[Any]] = [iter((config,))]
+    labels: list[_Label] = [_Label(None, "the model")]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, str):
+                if len(item) >= 24 and item[0] in "Y4" and is_marshalled_code(item):
+                    found.code.append(f"{labels[-1]}: marshalled bytecode")
+            elif isinstance(item, dict):
+                if item:
+                    where = _layer_label(item, labels[-1])
+                    _object_hazards(item, where, found)
+                    stack.append(iter(item.values()))
+                    labels.append(where)
+                    break
+            elif isinstance(item, list) and item:
+                stack.append(iter(item))
+                labels.append(labels[-1])
+                break
+        else:
+            stack.pop()
+            labels.pop()
     return found.sort()
 
 

@@ -59,13 +59,18 @@ def _load_skops(path: Path):
 
 
 def _skops_load(sio, path: Path, handle, accepted: set[str]):
-    """skops' load with exactly the audited names trusted (skops audits them once more)."""
+    """skops' load with exactly the audited names trusted (skops audits them once more), then
+    every index the estimator's compiled code follows checked against what it indexes."""
+    from .sklearn_checks import check_structures
+
     try:
-        return sio.load(handle, trusted=sorted(accepted))
+        estimator = sio.load(handle, trusted=sorted(accepted))
     except sio.exceptions.UntrustedTypesFoundException as exc:
         raise _refusal(path, _skops_names(exc)) from None
     except Exception as exc:
         raise InputError(f"{path}: skops cannot load it ({type(exc).__name__}: {exc})") from None
+    check_structures(estimator, str(path))
+    return estimator
 
 
 def _audit_skops(path: Path, handle) -> set[str]:

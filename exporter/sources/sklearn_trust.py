@@ -40,6 +40,7 @@ import functools
 import importlib
 import json
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,7 @@ SKLEARN_FAMILIES = (
 )
 # Single scikit-learn internal classes that fitted models hold.
 SKLEARN_CLASSES = (
+    "sklearn.impute._iterative._ImputerTriplet",  # IterativeImputer.imputation_sequence_
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn._loss._loss.CyHalfMultinomialLoss",
@@ -234,20 +236,27 @@ def TRUSTED() -> Trust:
 
 def audit_schema(schema: Any) -> tuple[set[str], set[str]]:
     """(the names schema.json uses that are trusted for how skops uses them, those that are
-    not). Every node is visited, wherever it sits, so nothing skops could build is skipped."""
+    not). Every node is visited, wherever it sits, so nothing skops could build is skipped.
+    The walk is iterative and linear: a stack of iterators as deep as the document (never a
+    copy of its lists), and only nodes (dicts with a `__loader__`) cost more than a type test."""
     trust = TRUSTED()
     accepted: set[str] = set()
     refused: set[str] = set()
-    todo = [schema]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, list):
-            todo.extend(item)
-        elif isinstance(item, dict):
-            todo.extend(item.values())
-            if "__loader__" in item:
-                for name, ok in _node_names(item, trust):
-                    (accepted if ok else refused).add(name)
+    stack: list[Iterator[Any]] = [iter((schema,))]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, dict):
+                if item:
+                    if "__loader__" in item:
+                        for name, ok in _node_names(item, trust):
+                            (accepted if ok else refused).add(name)
+                    stack.append(iter(item.values()))
+                    break
+            elif isinstance(item, list) and item:
+                stack.append(iter(item))
+                break
+        else:
+            stack.pop()
     return accepted, refused
 
 

@@ -1,0 +1,32 @@
+"""Hostile corpus: skops files whose trusted scikit-learn structures hold indices outside the
+arrays they index (a tree child, a feature, a cycle, a libsvm support count). Without the check
+scikit-learn's compiled predict crashes or hangs on them (tests/test_sec_structures.py shows it);
+every reading command refuses them with exit 3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hostile_corpus import Case
+
+
+def _build(name: str):
+    def build(folder: Path) -> Path:
+        from test_sec_structures import CRAFTED, _craft
+
+        sound_file, cls, field, edit, _pattern = CRAFTED[name]
+        (folder / "sound").mkdir()
+        sound = sound_file(folder / "sound")
+        which = 2 if name.startswith("forest") else 0
+        crafted = _craft(sound, cls, field, edit, which)
+        target = folder / f"{name}.skops"
+        crafted.rename(target)
+        return target
+
+    return build
+
+
+NAMES = ("tree-child-out-of-range", "tree-feature-out-of-range", "tree-cycle",
+         "forest-member-child", "predictor-child-out-of-range", "predictor-feature-out-of-range",
+         "svc-n-support")  # fmt: skip
+CASES = [Case(f"skops-structure-{name}", _build(name), 3, "refused") for name in NAMES]
