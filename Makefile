@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= demo-out
 
-.PHONY: demo test lint format bench clean distclean install
+.PHONY: demo test test-fast lint format bench corpus clean distclean install
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# What to run while working: everything but the TensorFlow-heavy, corpus and subprocess batteries.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
 lint: $(STAMP)
 	$(BIN)/ruff check exporter tests bench
 	$(BIN)/ruff format --check exporter tests bench
@@ -29,6 +33,11 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format exporter tests bench
 	$(BIN)/ruff check --fix exporter tests bench
+
+# Whole corpora (every keras.applications constructor, every scikit-learn estimator): pass tables.
+corpus: $(STAMP)
+	$(BIN)/python bench/sklearn_convert_corpus.py
+	test ! -f bench/keras_corpus.py || $(BIN)/python bench/keras_corpus.py
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
