@@ -75,12 +75,17 @@ class OutputCheck:
 
 
 class OnnxRunner:
-    """An onnxruntime session on a model file, with its input and output specs."""
+    """An onnxruntime session on a model file, with its input and output specs.
 
-    def __init__(self, path: Path):
+    With data (the model's bytes, its external data already resolved through exporter's checks)
+    onnxruntime opens no file of its own, so it cannot follow a link the checks did not see;
+    path then only names the model in messages."""
+
+    def __init__(self, path: Path, data: bytes | None = None):
         ort = require("onnxruntime", "convert")
         try:
-            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            model = str(path) if data is None else data
+            self.session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(f"{path}: onnxruntime cannot load it: {first}") from None

@@ -17,8 +17,8 @@ from .. import __version__
 from ..errors import CheckFailed, ExporterError, InputError, UnsupportedError, UsageError, require
 from ..outputs import atomic_file, check_destination
 from ..sources import HDF5_MAGIC, ZIP_MAGIC, check_input_path, probe
-from .base import ConvertOptions, InputSpec, SourceModel, converter
-from .check import ONNX_TO_NUMPY, OnnxRunner, OutputCheck, _dims, compare, user_inputs
+from .base import ConvertOptions, SourceModel, converter
+from .check import OnnxRunner, OutputCheck, compare, user_inputs
 from .weights import match_weights
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
@@ -245,7 +245,7 @@ def _validate(
     data: bytes | None = None,
 ) -> tuple[list[OutputCheck], dict[str, Any]]:  # fmt: skip
     conv = converter(model.framework)
-    runner = OnnxRunner(path) if data is None else _BytesRunner(path, data)
+    runner = OnnxRunner(path, data)
     double = any(spec.dtype == np.float64 for spec in runner.inputs)
     atol, rtol = options.tolerances(double)
     if options.inputs:
@@ -274,24 +274,6 @@ def _validate(
         "outputs": [_finite(c.to_json()) for c in checks],
     }
     return checks, validation
-
-
-class _BytesRunner(OnnxRunner):
-    """OnnxRunner on a model's bytes (verify): onnxruntime opens no file of its own, so it
-    cannot follow a link that exporter's checks did not see. (check.OnnxRunner takes a path.)"""
-
-    def __init__(self, path: Path, data: bytes):
-        ort = require("onnxruntime", "convert")
-        try:
-            self.session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"{path}: onnxruntime cannot load it: {first}") from None
-        self.inputs = [
-            InputSpec(i.name, np.dtype(ONNX_TO_NUMPY.get(i.type, np.float32)), _dims(i.shape))
-            for i in self.session.get_inputs()
-        ]
-        self.outputs = [o.name for o in self.session.get_outputs()]
 
 
 def _run_or_explain(run: Any, what: str, hint: str) -> Any:
