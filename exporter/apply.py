@@ -15,7 +15,8 @@ import numpy as np
 from . import frameworks
 from .errors import InputError, UnsupportedError, UsageError
 from .outputs import atomic_file
-from .sources import HDF5_MAGIC, ZIP_MAGIC, check_input_path, probe
+from .safe_open import InputFile
+from .sources import HDF5_MAGIC, ZIP_MAGIC, probe
 from .weightset import WeightSet
 
 
@@ -35,12 +36,17 @@ def _problems(model: Any, ws: WeightSet) -> tuple[list[tuple[Any, str]], list[st
         shape = tuple(variable.shape)
         if tuple(tensor.shape) != shape:
             problems.append(f"{name}: shape {list(tensor.shape)}, model needs {list(shape)}")
-        elif np.dtype(tensor.dtype) != np.dtype(variable.dtype):
+        elif np.dtype(tensor.dtype) != _numpy_dtype(variable.dtype):
             problems.append(f"{name}: dtype {tensor.dtype_name}, model needs {variable.dtype}")
         else:
             pairs.append((variable, name))
     problems += [f"{n}: not a variable of the model" for n in ws.names() if n not in seen]
     return pairs, problems
+
+
+def _numpy_dtype(dtype: Any) -> np.dtype:
+    """A variable's dtype as numpy's: Keras 3 gives a name, tf-keras a tf.DType."""
+    return np.dtype(getattr(dtype, "as_numpy_dtype", dtype))
 
 
 def apply_weights(
@@ -55,8 +61,9 @@ def apply_weights(
 
     The model file passes keras_guard's checks before Keras opens it; trust lets a config
     holding code or file paths through (Keras still loads it in safe mode)."""
-    model_path = check_input_path(model_path)
-    head = probe(model_path).head
+    opened = InputFile(model_path)  # probed, guarded and loaded from this one descriptor
+    model_path = opened.path
+    head = probe(opened).head
     if not (head.startswith(ZIP_MAGIC) or head.startswith(HDF5_MAGIC)):
         raise UnsupportedError(
             f"{model_path}: apply writes into Keras model files (.keras, .h5) only"
@@ -69,7 +76,7 @@ def apply_weights(
     frameworks.keras()
     from .sources.keras_api import load_keras_model
 
-    model = load_keras_model(model_path, trust=trust)
+    model = load_keras_model(opened, trust=trust)
     pairs, problems = _problems(model, weights)
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""

@@ -13,8 +13,11 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import math
 import os
+import stat
 import sys
 import zipfile
 import zlib
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import InputError, UnsafeInputError, UsageError
+from .safe_open import CLOEXEC, NOCTTY, NONBLOCK, InputFile, as_input
 
 MAX_RATIO = 200  # inflated/compressed size above this (for members over 1 MiB) is a bomb
 MIN_CHECKED = 1 << 20
@@ -66,10 +70,15 @@ def _too_big(where: str, size: int, limit: int, verb: str = "declares") -> Unsaf
     )
 
 
-def open_zip(path: Path) -> zipfile.ZipFile:
-    """Open a zip archive after checking every member's declared size and compression ratio."""
+def open_zip(source: InputFile | str | os.PathLike) -> zipfile.ZipFile:
+    """Open a zip archive after checking every member's declared size and compression ratio.
+
+    The archive is read through the input's checked descriptor (safe_open.InputFile; a path is
+    opened as one first), so it is the very file that was checked and a FIFO never blocks."""
+    source = as_input(source, folder=False)
+    path = source.path
     try:
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(source.reader())
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise InputError(f"{path}: damaged zip archive ({exc})") from None
     try:
@@ -80,9 +89,22 @@ def open_zip(path: Path) -> zipfile.ZipFile:
     return archive
 
 
+def _archive_size(archive: zipfile.ZipFile) -> int:
+    """The size of the file the archive reads (its own descriptor, never a path)."""
+    handle = archive.fp
+    try:
+        return os.fstat(handle.fileno()).st_size
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        position = handle.tell()
+        try:
+            return handle.seek(0, io.SEEK_END)
+        finally:
+            handle.seek(position)
+
+
 def check_members(archive: zipfile.ZipFile, path: Path) -> None:
     """Refuse zip bombs, oversized metadata, encrypted members and unsafe member names."""
-    file_size = path.stat().st_size
+    file_size = _archive_size(archive)
     limit = metadata_limit()
     total = 0
     for info in archive.infolist():
@@ -131,19 +153,53 @@ def read_member(archive: zipfile.ZipFile, member: str, where: str) -> bytes:
     return data
 
 
-def read_document(path: Path, where: str | None = None) -> bytes:
+def read_document(source: Path | int, where: str | None = None) -> bytes:
     """The bytes of a metadata file (a CSV export's manifest.json, a config.json), reading at
-    most the metadata limit + 1 bytes whatever the file is (a FIFO or /dev/zero included)."""
+    most the metadata limit + 1 bytes whatever the file is (/dev/zero included). source is a
+    path (opened without blocking; a FIFO or socket is refused) or an open descriptor."""
     limit = metadata_limit()
-    where = where or str(path)
+    where = where or str(source)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
+        if isinstance(source, int):
+            data = _read_upto(source, limit + 1)
+        else:
+            fd = _open_document(source, where)
+            try:
+                data = _read_upto(fd, limit + 1)
+            finally:
+                os.close(fd)
     except OSError as exc:
-        raise InputError(f"{where}: cannot read it ({exc})") from None
+        raise InputError(f"{where}: cannot read it ({exc.strerror or exc})") from None
     if len(data) > limit:
         raise _too_big(where, len(data), limit, "holds at least")
     return data
+
+
+def _open_document(path: Path, where: str) -> int:
+    """path opened without blocking; a FIFO or socket (which could block a read) refused."""
+    fd = os.open(path, os.O_RDONLY | NONBLOCK | NOCTTY | CLOEXEC)
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        os.close(fd)
+        raise InputError(f"{where}: not a regular file (a FIFO or socket); check the path")
+    return fd
+
+
+def _read_upto(fd: int, count: int) -> bytes:
+    """At most count bytes from the start of fd (positioned reads; a device is read too)."""
+    chunks, got = [], 0
+    while got < count:
+        try:
+            chunk = os.pread(fd, count - got, got)
+        except OSError as exc:
+            if exc.errno != errno.ESPIPE:
+                raise
+            chunk = os.read(fd, count - got)  # a character device has no positions
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def declared_nbytes(shape: Iterable[int], itemsize: int, label: str) -> int:
@@ -178,12 +234,13 @@ def stored_range(handle: BinaryIO, info: zipfile.ZipInfo, file_size: int) -> tup
     return start, info.file_size
 
 
-def stored_member_range(path: Path, member: str) -> tuple[int, int] | None:
-    """(offset, size) of a zip member's bytes when it is stored uncompressed, else None."""
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo(member)
-    with open(path, "rb") as handle:
+def stored_member_range(source: InputFile, member: str) -> tuple[int, int] | None:
+    """(offset, size) of a zip member's bytes in the opened input when it is stored
+    uncompressed, else None."""
+    with source.reader() as handle:
+        with zipfile.ZipFile(handle) as archive:
+            info = archive.getinfo(member)
         try:
-            return stored_range(handle, info, path.stat().st_size)
+            return stored_range(handle, info, source.size)
         except InputError as exc:
-            raise InputError(f"{path}: {exc}") from None
+            raise InputError(f"{source.path}: {exc}") from None

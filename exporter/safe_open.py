@@ -11,6 +11,12 @@ Two entry points, both checking the OPENED descriptor with fstat before the firs
   one swapped in after a check, is refused instead of followed. The file must be a regular
   file; optionally with at most `max_links` hard links and the device and inode seen earlier.
 
+`InputFile` holds the descriptor of the input for the whole command: the input is opened once,
+and every later read of it (readers, libraries, hashing, Keras snapshots) goes through that
+descriptor, a new open file of the same inode (`/proc/self/fd/N`), or `open_input(path,
+expect=...)`, never through the path alone: a path swapped after the check (for a FIFO, a
+device, another file) is never read.
+
 `read_bounded` reads a whole descriptor, refusing more than a limit before anything is read.
 Errors are exporter's own one-line InputError / UnsafeInputError naming the file.
 """
@@ -18,10 +24,12 @@ Errors are exporter's own one-line InputError / UnsafeInputError naming the file
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 import weakref
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
 
 from .errors import InputError, UnsafeInputError
 
@@ -197,20 +205,182 @@ def read_bounded(fd: int, limit: int, where: str) -> bytes:
 
 
 def fd_path(fd: int) -> str | None:
-    """A path that opens the very file behind fd (/proc/self/fd/N on Linux), for libraries that
-    take only a path: what they open is what was checked, whatever the input's path shows now.
-    None where there is no such path."""
-    path = f"/proc/self/fd/{fd}"
-    return path if os.path.exists(path) else None
+    """A path that opens the very file behind fd (/proc/self/fd/N on Linux, /dev/fd/N
+    elsewhere), for libraries that take only a path: what they open is what was checked,
+    whatever the input's path shows now. None where there is no such path."""
+    for path in (f"/proc/self/fd/{fd}", f"/dev/fd/{fd}"):
+        try:
+            if identity(os.stat(path)) == identity(os.fstat(fd)):
+                return path
+        except OSError:
+            continue
+    return None
+
+
+class InputFile:
+    """The file or folder the user named, opened once (open_input) and kept open while
+    anything may still read it; str() is the user's path, for messages.
+
+    Every read goes through this descriptor: `reader()` (a file object of positioned reads),
+    `fd` (pread, mmap), `library_path()` (the same inode for libraries that need a path),
+    `reopen()`, `folder()` and `digest()`. Nothing opens `path` again without the identity check.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, folder: bool | None = None):
+        self.path = Path(path)
+        self.fd = open_input(self.path, folder=folder)
+        self.stat = os.fstat(self.fd)
+        self._close = weakref.finalize(self, os.close, self.fd)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"InputFile({str(self.path)!r}, fd={self.fd})"
+
+    @property
+    def name(self) -> str:
+        """The file name the user gave (for messages and manifests)."""
+        return self.path.name
+
+    @property
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.stat.st_mode)
+
+    @property
+    def size(self) -> int:
+        """The size the file had when it was opened."""
+        return self.stat.st_size
+
+    @property
+    def identity(self) -> Identity:
+        return identity(self.stat)
+
+    def reader(self) -> io.BufferedReader:
+        """A binary file object reading this file with positioned reads (pread) on the checked
+        descriptor: any number of them, in any thread, never move each other's position."""
+        return io.BufferedReader(_PositionalFile(self), 1 << 16)
+
+    def reopen(self) -> int:
+        """A new descriptor (its own file position) of this very file: through /proc/self/fd,
+        else open_input of the path with the (st_dev, st_ino) check (never blocks)."""
+        found = fd_path(self.fd)
+        if found is not None:
+            fd = os.open(found, os.O_RDONLY | CLOEXEC)
+            if identity(os.fstat(fd)) == self.identity:
+                return fd
+            os.close(fd)
+        return open_input(self.path, folder=self.is_dir, expect=self.identity)
+
+    def library_path(self) -> str | None:
+        """A path that opens this very file, for libraries that open files by path only
+        (h5py's fast driver, safetensors); None where the platform has none."""
+        return fd_path(self.fd)
+
+    def folder(self) -> Folder:
+        """This folder as a Folder (its own descriptor of the same, checked folder)."""
+        return Folder(self.path, fd=os.dup(self.fd))
+
+    def parent(self) -> Folder:
+        """The folder holding this file, opened and checked to hold this very file (its name
+        in that folder is the file that was opened), for files a model names beside itself."""
+        folder = Folder(self.path.parent)
+        try:
+            st = os.stat(self.path.name, dir_fd=folder.fd)
+        except OSError:
+            st = None
+        if st is None or identity(st) != self.identity:
+            folder.close()
+            raise UnsafeInputError(f"{self.path}: the file was replaced while it was read; refused")
+        return folder
+
+    def digest(self) -> Any:
+        """The sha256 of this very file, computed in a background thread (hashing.FileDigest
+        on /proc/self/fd of a private descriptor, closed once the digest is gone)."""
+        from .hashing import FileDigest
+
+        dup = os.dup(self.fd)
+        found = fd_path(dup)
+        if found is None:
+            os.close(dup)
+            return sha256_fd(self.fd)
+        digest = FileDigest(found)
+        weakref.finalize(digest, os.close, dup)
+        return digest
+
+    def close(self) -> None:
+        """Close the descriptor now (else when the last user of it goes)."""
+        self._close()
+
+
+def as_input(source: Any, *, folder: bool | None = None) -> InputFile:
+    """source itself when it is an InputFile, else the path opened as one."""
+    if isinstance(source, InputFile):
+        return source
+    return InputFile(source, folder=folder)
+
+
+def sha256_fd(fd: int) -> str:
+    """sha256 hex digest of the file behind fd, read with pread in 1 MiB blocks."""
+    import hashlib
+
+    digest, offset = hashlib.sha256(), 0
+    while block := os.pread(fd, 1 << 20, offset):
+        digest.update(block)
+        offset += len(block)
+    return digest.hexdigest()
+
+
+class _PositionalFile(io.RawIOBase):
+    """A read-only raw file over an InputFile's descriptor that keeps its own position and
+    reads with pread, so it never shares a file offset with any other reader of the file."""
+
+    def __init__(self, source: InputFile):
+        self._source = source  # keeps the descriptor open while this object lives
+        self._fd = source.fd
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def readinto(self, buffer: Any) -> int:
+        count = os.preadv(self._fd, [buffer], self._pos) if hasattr(os, "preadv") else None
+        if count is None:
+            data = os.pread(self._fd, len(memoryview(buffer)), self._pos)
+            count = len(data)
+            memoryview(buffer).cast("B")[:count] = data
+        self._pos += count
+        return count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            base = 0
+        elif whence == io.SEEK_CUR:
+            base = self._pos
+        else:
+            base = os.fstat(self._fd).st_size
+        if base + offset < 0:
+            raise OSError(errno.EINVAL, "negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
 
 
 class Folder:
     """An open folder of an input, kept for as long as its files may still be read (lazy
     tensors), so that every later open starts from the folder that was checked."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, fd: int | None = None):
         self.path = path
-        self.fd = open_input(path, folder=True)
+        self.fd = open_input(path, folder=True) if fd is None else fd
         self._close = weakref.finalize(self, os.close, self.fd)
 
     def open(self, parts: tuple[str, ...], where: str, name: str, **checks) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 from .. import __version__
 from ..errors import CheckFailed, ExporterError, InputError, UnsupportedError, UsageError, require
 from ..outputs import atomic_file, check_destination
+from ..safe_open import InputFile, sha256_fd
 from ..sources import HDF5_MAGIC, ZIP_MAGIC, check_input_path, probe
 from .base import ConvertOptions, SourceModel, converter
 from .check import OnnxRunner, OutputCheck, compare, user_inputs
@@ -70,10 +71,9 @@ def load_source(source: Any, trust: bool = False) -> SourceModel:
     with trust), from a path or an in-memory object."""
     if not isinstance(source, (str, os.PathLike)):
         return _object_source(source)
-    path = check_input_path(source)
-    from ..hashing import file_sha256
-
-    if path.is_dir():
+    opened = InputFile(source)  # probed, hashed and loaded from this one descriptor
+    path = opened.path
+    if opened.is_dir:
         if not (path / "saved_model.pb").is_file():
             raise InputError(
                 f"{path}: a folder, but not a TensorFlow SavedModel (no saved_model.pb)"
@@ -82,8 +82,8 @@ def load_source(source: Any, trust: bool = False) -> SourceModel:
 
         model = load_savedmodel(path, trust)
         return SourceModel("keras", model, "keras-savedmodel", path.name, None)
-    found = probe(path)
-    sha = file_sha256(path)
+    found = probe(opened)
+    sha = sha256_fd(opened.fd)
     if "schema.json" in found.members or not found.head.startswith((ZIP_MAGIC, HDF5_MAGIC)):
         from ..sources.sklearn_files import load_estimator
 
@@ -93,14 +93,14 @@ def load_source(source: Any, trust: bool = False) -> SourceModel:
                 f"{path}: not a model exporter converts (Keras .keras/.h5/SavedModel, "
                 "scikit-learn .skops or pickle)"
             )
-        estimator = load_estimator(path, trust)
+        estimator = load_estimator(opened, trust)
         kind = "sklearn-skops" if found.members else "sklearn-pickle"
         source_model = _object_source(estimator)
         return SourceModel("sklearn", source_model.model, kind, path.name, sha)
     from ..sources.keras_api import load_keras_model
 
     kind = "keras-v3" if found.head.startswith(ZIP_MAGIC) else "keras-h5"
-    return SourceModel("keras", load_keras_model(path, trust=trust), kind, path.name, sha)
+    return SourceModel("keras", load_keras_model(opened, trust=trust), kind, path.name, sha)
 
 
 def _looks_like_pickle(head: bytes) -> bool:

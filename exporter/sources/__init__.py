@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import stat
 import struct
 import zipfile
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 
 from ..errors import ExporterError, InputError, UsageError
 from ..registry import Registry
-from ..safe_open import open_input
+from ..safe_open import InputFile, as_input, open_input
 from ..weightset import WeightSet
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -40,11 +39,20 @@ class ReadOptions:
 
 @dataclass(frozen=True)
 class Probe:
-    """What a reader may look at to recognise a file: its path, first bytes, zip members."""
+    """What a reader may look at to recognise a file: the opened input (its path for names and
+    messages), first bytes, zip members, and whether it is a folder (seen on the descriptor)."""
 
-    path: Path
+    input: InputFile
     head: bytes
     members: tuple[str, ...] = ()
+
+    @property
+    def path(self) -> Path:
+        return self.input.path
+
+    @property
+    def is_dir(self) -> bool:
+        return self.input.is_dir
 
     @property
     def suffix(self) -> str:
@@ -57,7 +65,7 @@ class Reader:
 
     kind: str
     detect: Callable[[Probe], bool]
-    read: Callable[[Path, ReadOptions], WeightSet]
+    read: Callable[[InputFile, ReadOptions], WeightSet]  # the input opened once
     description: str = ""
 
 
@@ -81,25 +89,23 @@ def readers() -> Registry[Reader]:
     return READERS
 
 
-def probe(path: Path) -> Probe:
+def probe(source: InputFile | str | os.PathLike) -> Probe:
     """Read what detection needs: the first bytes and, for zip files, the member names.
 
-    The input is opened without blocking and checked on the descriptor (safe_open.open_input):
-    a FIFO or device is refused before anything is read."""
-    fd = open_input(path)
-    try:
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
-            return Probe(path, b"", tuple(sorted(os.listdir(fd))))
-        head = os.pread(fd, HEAD_BYTES, 0)
-    finally:
-        os.close(fd)
+    The input is opened once without blocking and checked on the descriptor
+    (safe_open.InputFile): a FIFO or device is refused before anything is read, and what is
+    probed is the very file the reader reads."""
+    source = as_input(source)
+    if source.is_dir:
+        return Probe(source, b"", tuple(sorted(os.listdir(source.fd))))
+    head = os.pread(source.fd, HEAD_BYTES, 0)
     members: tuple[str, ...] = ()
     if head.startswith(ZIP_MAGIC):
         from ..archive import open_zip
 
-        with open_zip(path) as archive:  # bombs and unsafe names refused before any reader
+        with open_zip(source) as archive:  # bombs and unsafe names refused before any reader
             members = tuple(archive.namelist())
-    return Probe(path, head, members)
+    return Probe(source, head, members)
 
 
 def check_input_path(source: str | os.PathLike) -> Path:
@@ -110,15 +116,16 @@ def check_input_path(source: str | os.PathLike) -> Path:
     return path
 
 
-def detect(path: Path) -> Reader:
+def detect(source: InputFile | str | os.PathLike) -> Reader:
     """The reader for a file or folder, chosen by content."""
-    found = probe(path)
-    if not path.is_dir() and not found.head:
+    found = probe(source)
+    path = found.path
+    if not found.is_dir and not found.head:
         raise InputError(f"{path}: file is empty")
     for reader in readers():
         if reader.detect(found):
             return reader
-    if path.is_dir():
+    if found.is_dir:
         raise InputError(
             f"{path}: a folder, but not a CSV export (no manifest.json) or a model exporter reads"
         )
@@ -133,17 +140,19 @@ def detect(path: Path) -> Reader:
 
 
 def read_path(source: str | os.PathLike, options: ReadOptions | None = None) -> WeightSet:
-    """Read a file or folder of any registered kind."""
+    """Read a file or folder of any registered kind. The input is opened once: detection and
+    the reader read that descriptor, whatever happens to the path meanwhile."""
     options = options or ReadOptions()
     if options.via not in ("auto", "keras"):
         raise UsageError(f"unknown --via {options.via!r}; use auto or keras")
-    path = check_input_path(source)
+    opened = InputFile(source)
+    path = opened.path
     try:
         if options.via == "keras":
             from .keras_api import read_via_keras
 
-            return read_via_keras(path, options)
-        return detect(path).read(path, options)
+            return read_via_keras(opened, options)
+        return detect(opened).read(opened, options)
     except ExporterError as exc:
         raise _naming_file(exc, path) from None
     except DAMAGE_ERRORS as exc:
@@ -151,25 +160,6 @@ def read_path(source: str | os.PathLike, options: ReadOptions | None = None) -> 
             f"{path}: cannot read it, the file is damaged or not what it seems "
             f"({type(exc).__name__}: {_one_line(exc)})"
         ) from None
-
-
-def audit_keras_file(path: Path) -> None:
-    """The direct reader's refusals before Keras itself opens a file (--via keras, apply, convert).
-
-    Keras 3 refuses external links and storage itself, but follows soft links and does not
-    bound zip members: the same checks as the direct reader keep the two ways alike.
-    """
-    found = probe(path)  # zip archives: sizes, ratios and member names
-    member = "model.weights.h5" if "model.weights.h5" in found.members else None
-    if not (member or found.head.startswith(HDF5_MAGIC)):
-        return
-    from .keras_h5 import H5Handle, audit
-
-    handle = H5Handle(path, member)
-    try:
-        audit(handle.file, handle.size, handle.where)
-    finally:
-        handle.close()
 
 
 # What the libraries underneath (h5py, zipfile, json, struct) raise on damaged input. A reader

@@ -25,8 +25,8 @@ from .. import manifest as mf
 from ..archive import open_zip, stored_range
 from ..dtypes import dtype_from_name, dtype_name, is_float
 from ..errors import ExporterError, InputError, UnsafeInputError
-from ..mapping import path_array
-from ..safe_open import Folder, fd_path, identity, open_input, read_bounded, relative_parts
+from ..mapping import file_array
+from ..safe_open import Folder, InputFile, read_bounded, relative_parts
 from ..textformat import parse_flat
 from ..weightset import ModelInfo, Tensor, WeightSet, sha256_of
 from . import DAMAGE_ERRORS, READERS, ZIP_MAGIC, Probe, Reader, ReadOptions
@@ -81,11 +81,13 @@ def _native(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 
-def _npy_loader(path: Path, member: str, dtype: np.dtype, expect):
+def _npy_loader(source: InputFile, member: str, dtype: np.dtype):
+    path = source.path
+
     def load() -> np.ndarray:
         try:
             with (
-                _input_file(path, expect) as raw,
+                source.reader() as raw,
                 zipfile.ZipFile(raw) as archive,
                 archive.open(member) as handle,
             ):
@@ -97,48 +99,43 @@ def _npy_loader(path: Path, member: str, dtype: np.dtype, expect):
     return load
 
 
-def _input_file(path: Path, expect=None):
-    """The input file opened again (never blocking, regular, the same file when expect is
-    given: safe_open.open_input) as a binary file object."""
-    return os.fdopen(open_input(path, folder=False, expect=expect), "rb")
-
-
 def _npy_mapper(
-    path: Path, offset: int, stored: np.dtype, shape: tuple, fortran: bool, dtype, expect
+    source: InputFile, offset: int, stored: np.dtype, shape: tuple, fortran: bool, dtype
 ):
-    """A loader that memory-maps a stored (uncompressed) member's data: nothing is copied
-    until the values are used, so exporting from an NPZ streams from the page cache."""
+    """A loader that memory-maps a stored (uncompressed) member's data from the input's
+    descriptor: nothing is copied until the values are used, so exporting from an NPZ streams
+    from the page cache."""
 
     def load() -> np.ndarray:
         order = "F" if fortran else "C"
-        array = path_array(path, offset, stored, shape, str(path), order, expect)
+        array = file_array(source.fd, offset, stored, shape, str(source.path), order)
         return _native(array, dtype)
 
     return load
 
 
-def _npz_loader(path: Path, archive: zipfile.ZipFile, handle, member: str, dtype: np.dtype):
+def _npz_loader(source: InputFile, archive: zipfile.ZipFile, member: str, dtype: np.dtype):
     """The fastest safe loader for one member: a memory map when stored, else a copy."""
+    path = source.path
     stored, shape, fortran, header_size = _npy_header(archive, member, str(path))
     if stored.itemsize != dtype.itemsize:
         return stored, shape, None
-    st = os.fstat(handle.fileno())
-    found = stored_range(handle, archive.getinfo(member), st.st_size)
+    with source.reader() as handle:
+        found = stored_range(handle, archive.getinfo(member), source.size)
     if found is None or not shape:
-        return stored, shape, _npy_loader(path, member, dtype, identity(st))
+        return stored, shape, _npy_loader(source, member, dtype)
     offset = found[0] + header_size
-    return stored, shape, _npy_mapper(path, offset, stored, shape, fortran, dtype, identity(st))
+    return stored, shape, _npy_mapper(source, offset, stored, shape, fortran, dtype)
 
 
-def read_npz(path: Path, options: ReadOptions) -> WeightSet:
-    with open_zip(path) as archive, _input_file(path) as handle:
+def read_npz(source: InputFile, options: ReadOptions) -> WeightSet:
+    path = source.path
+    with open_zip(source) as archive:
         members = archive.namelist()
         text = _manifest_text(archive, path)
         if text is not None:
             manifest = mf.parse(text, f"{path}")
-            ws = _from_manifest(
-                path, manifest, "npz", lambda e: _npz_tensor(path, archive, handle, e)
-            )
+            ws = _from_manifest(path, manifest, "npz", lambda e: _npz_tensor(source, archive, e))
             listed = {e.get("location", f"{e['name']}.npy") for e in manifest["tensors"]}
             listed.add(RESAVED)
             _note_unlisted(ws, [m for m in members if m.endswith(".npy")], listed, "member")
@@ -147,7 +144,7 @@ def read_npz(path: Path, options: ReadOptions) -> WeightSet:
         for member in members:
             if member.endswith(".npy"):
                 dtype, shape, _fortran, _size = _npy_header(archive, member, str(path))
-                _, _, loader = _npz_loader(path, archive, handle, member, dtype)
+                _, _, loader = _npz_loader(source, archive, member, dtype)
                 ws.add(Tensor(member[:-4], dtype.newbyteorder("="), shape, loader))
         ws.info.warnings.append("plain .npz without a manifest: names are the archive's keys")
         return ws
@@ -176,12 +173,13 @@ def _manifest_text(archive: zipfile.ZipFile, path: Path) -> bytes | None:
     return None
 
 
-def _npz_tensor(path: Path, archive: zipfile.ZipFile, handle, entry: dict[str, Any]) -> Tensor:
+def _npz_tensor(source: InputFile, archive: zipfile.ZipFile, entry: dict[str, Any]) -> Tensor:
+    path = source.path
     member = entry.get("location", f"{entry['name']}.npy")
     dtype = dtype_from_name(entry["dtype"])
     if member not in archive.NameToInfo:
         return _broken(entry, f"{path}: member {member!r} is missing")
-    stored, _shape, loader = _npz_loader(path, archive, handle, member, dtype)
+    stored, _shape, loader = _npz_loader(source, archive, member, dtype)
     if loader is None:
         return _broken(entry, f"{path}: member {member!r} is {stored}, manifest says {dtype}")
     return _tensor(entry, loader)
@@ -349,21 +347,18 @@ _JSON_EXPORT_START = re.compile(rb'\s*\{\s*"(data|manifest)"\s*:')
 def _is_json_export(probe: Probe) -> bool:
     """Our layout ({"data": ..., "manifest": ...}, in either order, any indentation), or any
     JSON object that names the format near its start."""
-    if probe.path.is_dir():
+    if probe.is_dir:
         return False
     if b'"exporter.weights"' in probe.head and probe.head.lstrip().startswith(b"{"):
         return True
     return bool(_JSON_EXPORT_START.match(probe.head)) and probe.suffix.endswith(".json")
 
 
-def read_json(path: Path, options: ReadOptions) -> WeightSet:
+def read_json(source: InputFile, options: ReadOptions) -> WeightSet:
     import orjson
 
-    fd = open_input(path, folder=False)
-    try:
-        text = read_bounded(fd, os.fstat(fd).st_size, str(path))  # the file's size is the bound
-    finally:
-        os.close(fd)
+    path = source.path
+    text = read_bounded(source.fd, source.size, str(path))  # the file's size is the bound
     try:
         document = orjson.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -385,7 +380,7 @@ def read_json(path: Path, options: ReadOptions) -> WeightSet:
 
 
 def _is_csv_export(probe: Probe) -> bool:
-    return probe.path.is_dir() and "manifest.json" in probe.members
+    return probe.is_dir and "manifest.json" in probe.members
 
 
 # Bytes one value may take in CSV text, separator and stray spaces included (the writer's longest
@@ -499,9 +494,11 @@ def _read_long(folder: Folder, entries: list[dict[str, Any]]) -> dict[str, list[
     return columns
 
 
-def read_csv(path: Path, options: ReadOptions) -> WeightSet:
-    """A CSV export folder, kept open: every file is read relative to the folder's descriptor."""
-    folder = Folder(path)
+def read_csv(source: InputFile, options: ReadOptions) -> WeightSet:
+    """A CSV export folder, kept open: every file is read relative to the folder's descriptor
+    (the one detection listed)."""
+    path = source.path
+    folder = source.folder()
     text = folder.read(("manifest.json",), MAX_MANIFEST_BYTES, str(path), "manifest.json")
     manifest = mf.parse(text, str(path / "manifest.json"))
     if manifest.get("layout", "wide") == "long":
@@ -528,32 +525,28 @@ def read_csv(path: Path, options: ReadOptions) -> WeightSet:
 
 def _is_safetensors(probe: Probe) -> bool:
     head = probe.head
-    if len(head) < 10 or probe.path.is_dir():
+    if len(head) < 10 or probe.is_dir:
         return False
     size = int.from_bytes(head[:8], "little")
     return 2 <= size <= 100_000_000 and head[8:9] == b"{"
 
 
-def read_safetensors(path: Path, options: ReadOptions) -> WeightSet:
+def read_safetensors(source: InputFile, options: ReadOptions) -> WeightSet:
     from safetensors import SafetensorError, safe_open
 
     from ..writers.safetensors_file import METADATA_KEY
 
-    fd = open_input(path, folder=False)  # one checked file for the library and for us
-    try:
-        try:  # the library validates the header: offsets in order, inside the file, no overlap
-            with safe_open(fd_path(fd) or str(path), framework="numpy") as handle:
-                metadata = handle.metadata() or {}
-                keys = list(handle.keys())
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise InputError(f"{path}: not a valid safetensors file ({exc})") from None
-        header, data_start = _safetensors_header(fd, path)
-        checked = identity(os.fstat(fd))
-    finally:
-        os.close(fd)
+    path = source.path
+    try:  # the library validates the header: offsets in order, inside the file, no overlap
+        with safe_open(_library_path(source), framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+            keys = list(handle.keys())
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a valid safetensors file ({exc})") from None
+    header, data_start = _safetensors_header(source.fd, path)  # the same inode the library read
 
     def loader(key: str):
-        return _safetensors_loader(path, key, header[key], data_start, checked)
+        return _safetensors_loader(source, key, header[key], data_start)
 
     if METADATA_KEY in metadata:
         manifest = mf.parse(metadata[METADATA_KEY], str(path))
@@ -583,9 +576,22 @@ def _safetensors_dtype(path: Path, key: str, spec: dict[str, Any]) -> np.dtype:
     return dtype_from_name(codes[spec["dtype"]])
 
 
-def _safetensors_loader(path: Path, key: str, spec: dict[str, Any], data_start: int, expect):
+def _library_path(source: InputFile) -> str:
+    """A path to the input's very inode for safetensors, which opens files by path only
+    (/proc/self/fd or /dev/fd); refused where the platform has neither."""
+    found = source.library_path()
+    if found is None:
+        raise InputError(
+            f"{source.path}: this platform has no /proc/self/fd or /dev/fd, so the safetensors "
+            "library cannot be handed the checked file; convert it on Linux"
+        )
+    return found
+
+
+def _safetensors_loader(source: InputFile, key: str, spec: dict[str, Any], data_start: int):
     """Memory-map one tensor's bytes (every dtype, float8 included; nothing copied) from the
-    file that was checked (expect: its device and inode)."""
+    input's checked descriptor."""
+    path = source.path
     dtype = _safetensors_dtype(path, key, spec)
     shape = tuple(int(n) for n in spec["shape"])
     begin, end = (int(n) for n in spec["data_offsets"])
@@ -595,7 +601,7 @@ def _safetensors_loader(path: Path, key: str, spec: dict[str, Any], data_start: 
         if end - begin != count * dtype.itemsize:
             raise InputError(f"{path}: tensor {key!r} holds {end - begin} bytes, not {shape}")
         where = f"{path}: tensor {key!r}"
-        return path_array(path, data_start + begin, dtype, shape, where, expect=expect)
+        return file_array(source.fd, data_start + begin, dtype, shape, where)
 
     return load
 

@@ -8,12 +8,19 @@ name. Order is `model.weights`; values are `variable.numpy()`, exactly what get_
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .. import frameworks
-from ..errors import InputError, UnsafeInputError, UsageError
-from ..hashing import file_sha256
+from ..errors import ExporterError, InputError, UnsafeInputError, UsageError
+from ..hashing import file_sha256  # noqa: F401 -- re-exported (tests import it from here)
+from ..safe_open import CLOEXEC, NOFOLLOW, InputFile, as_input
 from ..weightset import ModelInfo, Tensor, WeightSet
 
 
@@ -109,21 +116,34 @@ def _tensor(name: str, variable: Any, trainable: bool | None = None) -> Tensor:
     return Tensor(name, array.dtype, tuple(array.shape), array, trainable=trainable, origin=origin)
 
 
-def load_keras_model(path: Path, *, compile: bool = False, trust: bool = False) -> Any:
+def load_keras_model(
+    source: InputFile | str | os.PathLike, *, compile: bool = False, trust: bool = False
+) -> Any:
     """keras.models.load_model in safe mode, after every check of keras_guard (archive and HDF5
     checks, config audit, implied sizes), with errors turned into one-line InputErrors.
 
-    trust lets a config with code, file paths or modules outside Keras through to Keras (which
-    still runs in safe mode; tf-keras runs such code anyway). Only files are loaded here: a
-    SavedModel folder is code (see convert.keras_onnx.load_savedmodel).
+    Keras opens files by path, so it loads a private snapshot of the opened input
+    (keras_snapshot) and the guard checks that same snapshot: a path swapped after the check
+    cannot give Keras a file the guard did not see. trust lets a config with code, file paths
+    or modules outside Keras through to Keras (which still runs in safe mode; tf-keras runs
+    such code anyway). Only files are loaded here: a SavedModel folder is code (see
+    convert.keras_onnx.load_savedmodel).
     """
-    from .keras_guard import guard_keras_file
+    from . import keras_guard
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: Keras models are loaded here from .keras and .h5 files only")
-    _, version = guard_keras_file(path, trust)
-    keras = _tf_keras(path, version) if _is_tf_keras(version) else frameworks.keras()
+    source = as_input(source)
+    if source.is_dir:
+        raise InputError(
+            f"{source.path}: Keras models are loaded here from .keras and .h5 files only"
+        )
+    with keras_snapshot(source) as snapshot:
+        _, version = keras_guard.guard_keras_file(snapshot, trust)
+        keras = _tf_keras(source.path, version) if _is_tf_keras(version) else frameworks.keras()
+        return _load(keras, snapshot, compile)
+
+
+def _load(keras: Any, path: Path, compile: bool) -> Any:
+    """keras.models.load_model(path) in safe mode, its errors as one-line exporter errors."""
     try:
         return keras.models.load_model(path, safe_mode=True, compile=compile)
     except ValueError as exc:
@@ -135,6 +155,72 @@ def load_keras_model(path: Path, *, compile: bool = False, trust: bool = False) 
         raise InputError(f"{path}: Keras cannot load it: {text.splitlines()[0]}") from None
     except (OSError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{path}: Keras cannot load it: {str(exc).splitlines()[0]}") from None
+
+
+@contextlib.contextmanager
+def keras_snapshot(source: InputFile) -> Iterator[Path]:
+    """A private copy of the opened input, under the same file name (Keras picks the format by
+    extension) in a new temporary folder of mode 0700: the bytes of the checked descriptor,
+    copied in the kernel. Errors raised while it is in use name the user's path, not the
+    copy's; the folder is deleted afterwards, also on an error or an interrupt."""
+    folder = Path(tempfile.mkdtemp(prefix="exporter-keras-"))
+    snapshot = folder / source.name
+    try:
+        copy_descriptor(source.fd, snapshot)
+        try:
+            yield snapshot
+        except ExporterError as exc:
+            raise _renamed(exc, snapshot, source.path) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def copy_descriptor(fd: int, target: Path) -> None:
+    """Copy the whole file behind fd (from offset 0, whatever its position) into a new file
+    target (O_EXCL, mode 0600): copy_file_range, else sendfile, else pread/write."""
+    out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | CLOEXEC, 0o600)
+    try:
+        offset = 0
+        while count := _copy_some(fd, out, offset):
+            offset += count
+    finally:
+        os.close(out)
+
+
+def _copy_some(fd: int, out: int, offset: int) -> int:
+    """Copy up to 64 MiB from offset in fd to the end of out; the bytes copied (0 at the end)."""
+    chunk = 1 << 26
+    for copy in (_copy_file_range, _sendfile):
+        try:
+            return copy(fd, out, offset, chunk)
+        except (OSError, AttributeError) as exc:
+            if getattr(exc, "errno", errno.ENOSYS) not in _NO_KERNEL_COPY:
+                raise
+    data = os.pread(fd, chunk, offset)
+    view, written = memoryview(data), 0
+    while written < len(data):
+        written += os.write(out, view[written:])
+    return len(data)
+
+
+_NO_KERNEL_COPY = (errno.ENOSYS, errno.EXDEV, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP)
+
+
+def _copy_file_range(fd: int, out: int, offset: int, count: int) -> int:
+    return os.copy_file_range(fd, out, count, offset_src=offset)
+
+
+def _sendfile(fd: int, out: int, offset: int, count: int) -> int:
+    return os.sendfile(out, fd, offset, count)
+
+
+def _renamed(exc: ExporterError, snapshot: Path, original: Path) -> ExporterError:
+    """exc with the snapshot's path in its message replaced by the user's path."""
+    message = str(exc).replace(str(snapshot), str(original))
+    try:
+        return type(exc)(message)
+    except TypeError:  # pragma: no cover - a subclass with another signature
+        return exc
 
 
 def _is_tf_keras(version: str | None) -> bool:
@@ -154,22 +240,23 @@ def _tf_keras(path: Path, version: str) -> Any:
     return tf_keras
 
 
-def read_via_keras(path: Path, options: Any) -> WeightSet:
+def read_via_keras(source: InputFile, options: Any) -> WeightSet:
     """Read a .keras / .h5 model file by loading it with Keras (safe mode)."""
     from . import HDF5_MAGIC, ZIP_MAGIC, probe
 
-    head = probe(path).head
+    path = source.path
+    head = probe(source).head
     if head.startswith(ZIP_MAGIC):
         kind = "keras-v3"
     elif head.startswith(HDF5_MAGIC):
         kind = "keras-h5"
     else:
         raise UsageError(f"{path}: --via keras reads .keras and .h5 model files only")
-    model = load_keras_model(path, compile=options.include_optimizer, trust=options.trust)
+    model = load_keras_model(source, compile=options.include_optimizer, trust=options.trust)
     return weightset_from_model(
         model,
         include_optimizer=options.include_optimizer,
         kind=kind,
-        file=path.name,
-        sha256=file_sha256(path),
+        file=source.name,
+        sha256=source.digest(),  # the descriptor the snapshot was copied from
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..safe_open import InputFile
 from . import HDF5_MAGIC, probe
 from .keras_config import audit_config
 from .keras_sizes import check_sizes
@@ -21,16 +22,16 @@ WEIGHTS_MEMBER = "model.weights.h5"
 Config = tuple[dict[str, Any] | None, str | None]
 
 
-def _audit_weights(path: Path, member: str | None) -> tuple[list[tuple[int, ...]], Config]:
+def _audit_weights(source: InputFile, member: str | None) -> tuple[list[tuple[int, ...]], Config]:
     """The shape of every stored dataset, after the HDF5 audit (links, storage, sizes), and
     the (config, keras_version) held in the HDF5 file's attributes (a legacy .h5)."""
     from .keras_files import _h5_config as h5_config
     from .keras_h5 import H5Handle, audit
 
-    handle = H5Handle(path, member)
+    handle = H5Handle(source, member)
     try:
         facts = audit(handle.file, handle.size, handle.where)
-        config = h5_config(handle.file, str(path)) if member is None else (None, None)
+        config = h5_config(handle.file, str(source.path)) if member is None else (None, None)
     finally:
         handle.close()
     return [fact.shape for fact in facts.values()], config
@@ -39,21 +40,24 @@ def _audit_weights(path: Path, member: str | None) -> tuple[list[tuple[int, ...]
 def guard_keras_file(path: Path, trust: bool) -> Config:
     """Refuse a .keras / .h5 that Keras must not open; returns its (config, keras_version).
 
-    The config is the one Keras itself reads (`config.json`, or the `model_config` attribute).
-    Without one, Keras has nothing to build and fails on its own.
+    path is the file Keras will open: keras_api loads a private snapshot of the input and
+    guards that snapshot, so the file checked here is the file Keras reads. Every check reads
+    one descriptor of it. The config is the one Keras itself reads (`config.json`, or the
+    `model_config` attribute). Without one, Keras has nothing to build and fails on its own.
     """
     from .keras_files import load_config
 
-    found = probe(path)  # zip archives: bombs, ratios and member names, before any inflation
+    source = InputFile(path, folder=False)
+    found = probe(source)  # zip archives: bombs, ratios and member names, before any inflation
     is_zip = bool(found.members)
     if not (is_zip or found.head.startswith(HDF5_MAGIC)):
         return None, None
     member = WEIGHTS_MEMBER if WEIGHTS_MEMBER in found.members else None
     shapes, (config, version) = (
-        _audit_weights(path, member) if member or not is_zip else ([], (None, None))
+        _audit_weights(source, member) if member or not is_zip else ([], (None, None))
     )
     if is_zip and "config.json" in found.members:
-        config, version = load_config(path)
+        config, version = load_config(source)
     if config is None:
         return None, None
     audit_config(config, str(path), trust, loading=True)

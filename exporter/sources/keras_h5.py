@@ -9,26 +9,19 @@ from __future__ import annotations
 
 import io
 import mmap
-import os
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 from ..archive import declared_nbytes, metadata_limit, stored_member_range
+from ..dtypes import EXTRA_NAMES, extra_dtype
 from ..errors import ExporterError, InputError, UnsafeInputError, require
 from ..mapping import file_array
+from ..safe_open import InputFile
 
-# Keras writes bfloat16 (and float8) as opaque bytes; .weights.h5 adds attr dtype='bfloat16'.
-_OPAQUE = {
-    "bfloat16": np.dtype(ml_dtypes.bfloat16),
-    "float8_e4m3fn": np.dtype(ml_dtypes.float8_e4m3fn),
-    "float8_e5m2": np.dtype(ml_dtypes.float8_e5m2),
-}
 MAX_COMPRESSION_RATIO = 1000  # a filtered dataset may inflate at most this much
 
 
@@ -67,15 +60,16 @@ def attr_list(group: Any, name: str) -> list[str]:
 def dataset_dtype(dataset: Any, where: str) -> np.dtype:
     """The real dtype of a Keras weight dataset (opaque 2-byte data is bfloat16)."""
     declared = dataset.attrs.get("dtype")
-    if declared is not None and attr_text(declared) in _OPAQUE:
-        return _OPAQUE[attr_text(declared)]
+    # Keras writes bfloat16 (and float8) as opaque bytes; .weights.h5 adds attr dtype='bfloat16'.
+    if declared is not None and attr_text(declared) in EXTRA_NAMES:
+        return extra_dtype(attr_text(declared))
     return real_dtype(dataset.dtype, dataset.name, where)
 
 
 def real_dtype(dtype: np.dtype, path: str, where: str) -> np.dtype:
     """The dtype of a weight stored as HDF5 dtype, when no `dtype` attribute says otherwise."""
     if dtype.kind == "V" and dtype.names is None and dtype.itemsize == 2:
-        return _OPAQUE["bfloat16"]  # legacy .h5 stores bfloat16 as |V2 without a dtype attr
+        return extra_dtype("bfloat16")  # legacy .h5 stores bfloat16 as |V2 without a dtype attr
     if dtype.kind not in "biuf":
         raise InputError(f"{where}: dataset {path} has dtype {dtype}, not a numeric weight")
     return dtype
@@ -240,47 +234,64 @@ class _StoredMember(io.RawIOBase):
         return self._pos
 
 
-class H5Handle:
-    """One open HDF5 file (a path or a stored zip member), closed when no tensor needs it.
+def open_h5(source: InputFile) -> Any:
+    """h5py's File of the opened input: by /proc/self/fd (the same inode, with HDF5's fast
+    sec2 driver), else through a file object of positioned reads on the descriptor (slower,
+    FORMATS.md); never by the input's path, which may show another file by now.
 
-    Lazy tensors keep a reference to the handle; when the last one goes, the file (and the
-    memory map behind it) is closed by a finalizer, so nothing leaks. `facts` is filled by
-    audit(): with it, tensors are described and mapped without h5py's high-level objects.
+    HDF5 resolves a symlink it is given to a real path, and fails when the input's name was
+    removed or replaced since it was opened ("can't retrieve real path"): the file object
+    reads the same descriptor then."""
+    found = source.library_path()
+    if found is not None:
+        try:
+            return h5py().File(found, "r")
+        except OSError:
+            pass  # damaged files fail the same way below, with the same message
+    return h5py().File(source.reader(), "r")
+
+
+class H5Handle:
+    """One open HDF5 file (an opened input, or a stored zip member of one), closed when no
+    tensor needs it.
+
+    Everything is read from the input's checked descriptor (safe_open.InputFile), never from
+    the path. Lazy tensors keep a reference to the handle; when the last one goes, the file
+    (and the memory map behind it) is closed by a finalizer, so nothing leaks. `facts` is
+    filled by audit(): with it, tensors are described and mapped without h5py's high-level
+    objects.
     """
 
-    def __init__(self, path: Path, member: str | None = None):
-        self.path = path
-        self.where = f"{path}:{member}" if member else str(path)
+    def __init__(self, source: InputFile, member: str | None = None):
+        self.source = source  # its descriptor stays open while tensors may read it
+        self.path = source.path
+        self.where = f"{source.path}:{member}" if member else str(source.path)
         self.facts: dict[str, DatasetFacts] = {}
         self._resources: list[Any] = []
-        self.file = self._open(path, member, self._resources)
+        self.file = self._open(source, member, self._resources)
         self._resources.append(self.file)
         self._finalizer = weakref.finalize(self, _close_all, self._resources)
 
-    def _open(self, path: Path, member: str | None, resources: list[Any]) -> Any:
-        lib = h5py()
+    def _open(self, source: InputFile, member: str | None, resources: list[Any]) -> Any:
         self.member_view: memoryview | None = None
-        self._start = 0  # where the HDF5 bytes begin in path (a zip member's data offset)
+        self._start = 0  # where the HDF5 bytes begin in the input (a zip member's data offset)
+        self._fd = source.fd  # tensors' bytes: pread / mmap of the checked descriptor
         try:
-            # tensors' bytes are read through this descriptor: from the file opened now, not
-            # from whatever is at the path by the time a tensor is read
-            self._raw = open(path, "rb")  # noqa: SIM115 -- closed with the handle
-            resources.append(self._raw)
             if member is None:
-                self.size = os.fstat(self._raw.fileno()).st_size
-                return lib.File(path, "r")
-            found = stored_member_range(path, member)
+                self.size = source.size
+                return open_h5(source)
+            found = stored_member_range(source, member)
             if found is None:
                 raise InputError(
-                    f"{path}: {member} is compressed; Keras stores it uncompressed — "
+                    f"{source.path}: {member} is compressed; Keras stores it uncompressed — "
                     "re-save the model with Keras"
                 )
             self._start, self.size = found
-            mapped = mmap.mmap(self._raw.fileno(), 0, access=mmap.ACCESS_READ)
+            mapped = mmap.mmap(source.fd, 0, access=mmap.ACCESS_READ)
             resources.append(mapped)
             self.member_view = memoryview(mapped)[self._start : self._start + self.size]
             resources.append(self.member_view)
-            return lib.File(_StoredMember(self.member_view), "r")
+            return h5py().File(_StoredMember(self.member_view), "r")
         except OSError as exc:
             _close_all(resources)
             raise InputError(f"{self.where}: not a readable HDF5 file ({exc})") from None
@@ -323,7 +334,7 @@ class H5Handle:
                 and facts.dtype.itemsize == dtype.itemsize
             ):
                 start = self._start + facts.offset
-                return file_array(self._raw.fileno(), start, dtype, facts.shape, self.where)
+                return file_array(self._fd, start, dtype, facts.shape, self.where)
             return read_dataset(self.file[dataset_path], dtype)
 
         return load
@@ -339,7 +350,3 @@ def _close_all(resources: list[Any]) -> None:
         except (OSError, ValueError, BufferError):
             pass
     resources.clear()
-
-
-def file_size(path: str | os.PathLike) -> int:
-    return os.stat(path).st_size

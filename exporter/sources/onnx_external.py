@@ -8,8 +8,8 @@ symlink anywhere on the way is refused, even one swapped in after the check. The
 must be a regular file with a single hard link (a second link could make a file outside the
 folder look like it is inside; onnxruntime was seen following one, FORMATS.md), and the byte
 range must lie inside it and be exactly dtype x shape bytes. When the tensor is read, the same
-walk opens the file again and it must be the very file (device and inode) that was checked; the
-map is made from that descriptor.
+walk, from the same open folder, opens the file again and it must be the very file (device and
+inode) that was checked; the map is made from that descriptor.
 
 Refusals are UnsafeInputError; a damaged reference (range past the end, bad numbers, missing
 file) is InputError. Each is one line naming the tensor.
@@ -35,9 +35,10 @@ MISSING = "not found next to the model; keep the data files in the model's folde
 
 @dataclass(frozen=True)
 class ExternalRef:
-    """A checked external-data reference: file, byte offset and byte length."""
+    """A checked external-data reference: the model's folder (kept open), file, byte offset
+    and byte length."""
 
-    folder: Path
+    folder: Folder
     parts: tuple[str, ...]
     location: str
     offset: int
@@ -46,7 +47,7 @@ class ExternalRef:
 
     @property
     def path(self) -> Path:
-        return self.folder.joinpath(*self.parts)
+        return Path(self.folder.path).joinpath(*self.parts)
 
 
 def _int_field(fields: dict[str, str], key: str, default: int, label: str) -> int:
@@ -68,14 +69,17 @@ def _open(folder: Folder, parts, location: str, label: str, expect: Identity | N
     return folder.open(parts, label, name, max_links=1, expect=expect, missing=MISSING)
 
 
-def external_ref(tensor, folder: Path, expected: int, label: str) -> ExternalRef:
-    """Check the external data of a TensorProto holding `expected` bytes; return where it is."""
+def external_ref(tensor, folder: Folder | Path, expected: int, label: str) -> ExternalRef:
+    """Check the external data of a TensorProto holding `expected` bytes; return where it is.
+    folder is the model's folder: best the Folder opened with the model (InputFile.parent),
+    so data and model come from the same folder whatever its path shows later."""
     fields = {entry.key: entry.value for entry in tensor.external_data}
     location = fields.get("location")
     if not location:
         raise InputError(f"{label}: external data has no location")
     parts = relative_parts(location, label, "external data location", "the model's folder")
-    fd = _open(Folder(folder), parts, location, label, None)
+    folder = folder if isinstance(folder, Folder) else Folder(folder)
+    fd = _open(folder, parts, location, label, None)
     try:
         st = os.fstat(fd)
     finally:
@@ -97,7 +101,7 @@ def external_ref(tensor, folder: Path, expected: int, label: str) -> ExternalRef
 
 def _opened(ref: ExternalRef, label: str) -> int:
     """The data file of ref opened again from its folder: the same file, still long enough."""
-    fd = _open(Folder(ref.folder), ref.parts, ref.location, label, ref.file)
+    fd = _open(ref.folder, ref.parts, ref.location, label, ref.file)
     if ref.offset + ref.length > os.fstat(fd).st_size:
         os.close(fd)
         raise InputError(f"{label}: external data file {ref.location!r} shrank while reading")
@@ -153,10 +157,11 @@ def _stored_bytes(tensor, label: str) -> int:
     return math.prod(int(d) for d in tensor.dims) * dtype.itemsize
 
 
-def inline_external_data(model, folder: Path, where: str) -> int:
+def inline_external_data(model, folder: Folder | Path, where: str) -> int:
     """Put every external tensor's bytes into the model itself (raw_data), each read through
     the checks above, so a runtime given the model never opens a file; returns how many."""
     count = 0
+    folder = folder if isinstance(folder, Folder) else Folder(folder)
     for tensor in _tensors(model):
         if tensor.data_location != EXTERNAL:
             continue

@@ -49,7 +49,7 @@ import numpy as np
 from ..archive import declared_nbytes
 from ..dtypes import SUPPORTED, dtype_name, is_float
 from ..errors import InputError, UnsupportedError
-from ..hashing import FileDigest
+from ..safe_open import Folder, InputFile, as_input, read_bounded
 from ..weightset import ModelInfo, Tensor, WeightSet
 from . import READERS, Probe, Reader, ReadOptions
 from .onnx_external import external_ref, load_external
@@ -113,11 +113,11 @@ def _is_utf8(data: bytes) -> bool:
 
 
 def _is_onnx(probe: Probe) -> bool:
-    if probe.path.is_dir() or probe.members:
+    if probe.is_dir or probe.members:
         return False
     if probe.suffix.endswith(".onnx"):
         return True  # read() says clearly when it is not a valid model
-    whole = probe.path.stat().st_size <= len(probe.head)
+    whole = probe.input.size <= len(probe.head)
     return probe.head[:1] == b"\x08" and looks_like_model(probe.head, whole)
 
 
@@ -153,7 +153,7 @@ def _holds_parameters(node) -> bool:
 class _Collector:
     """Walks a ModelProto and gathers tensors, strings and computed values."""
 
-    def __init__(self, folder: Path | None, where: str):
+    def __init__(self, folder: Folder | Path | None, where: str):
         self.folder = folder
         self.where = where
         self.tensors: list[Tensor] = []
@@ -507,11 +507,12 @@ def _warnings(collector: _Collector) -> list[str]:
 def weightset_from_onnx(
     model,
     *,
-    folder: Path | None = None,
+    folder: Folder | Path | None = None,
     file: str | None = None,
-    sha256: str | None = None,
+    sha256: Any = None,
 ) -> WeightSet:
-    """A WeightSet from a loaded ModelProto; folder is where its external data files are."""
+    """A WeightSet from a loaded ModelProto; folder is where its external data files are
+    (a Folder opened with the model file, or a path)."""
     if not model.HasField("graph"):
         raise InputError(f"{file or 'model'}: not a valid ONNX model (it has no graph)")
     collector = _Collector(folder, file or "model")
@@ -530,12 +531,14 @@ def weightset_from_onnx(
     return WeightSet(collector.tensors, info)
 
 
-def load_model_proto(path: Path):
-    """The ModelProto in path, without its external data; InputError if it is not one."""
+def load_model_proto(source: InputFile | Path):
+    """The ModelProto in the opened input (read from its descriptor), without its external
+    data; InputError if it is not one."""
     import onnx
     from google.protobuf.message import DecodeError
 
-    size = path.stat().st_size
+    source = as_input(source, folder=False)
+    path, size = source.path, source.size
     if size > MAX_PROTO_BYTES:
         raise InputError(
             f"{path}: {size} bytes is more than the 2 GiB one ONNX protobuf can hold, so it is "
@@ -543,7 +546,7 @@ def load_model_proto(path: Path):
         )
     model = onnx.ModelProto()
     try:
-        model.ParseFromString(path.read_bytes())
+        model.ParseFromString(read_bounded(source.fd, MAX_PROTO_BYTES, str(path)))
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise InputError(f"{path}: not a valid ONNX model ({type(exc).__name__}: {exc})") from None
     if not model.HasField("graph"):
@@ -551,10 +554,18 @@ def load_model_proto(path: Path):
     return model
 
 
-def read_onnx(path: Path, options: ReadOptions) -> WeightSet:
-    """Read an ONNX model file: every stored parameter, external data memory-mapped lazily."""
-    model = load_model_proto(path)
-    return weightset_from_onnx(model, folder=path.parent, file=path.name, sha256=FileDigest(path))
+def read_onnx(source: InputFile, options: ReadOptions) -> WeightSet:
+    """Read an ONNX model file: every stored parameter, external data memory-mapped lazily
+    from the folder that holds the very file read."""
+    model = load_model_proto(source)
+    folder = source.parent() if _has_external(model) else None
+    return weightset_from_onnx(model, folder=folder, file=source.name, sha256=source.digest())
+
+
+def _has_external(model) -> bool:
+    from .onnx_external import _tensors
+
+    return any(t.data_location == EXTERNAL for t in _tensors(model))
 
 
 READERS.register("onnx", Reader("onnx", _is_onnx, read_onnx, "ONNX model (.onnx)"))

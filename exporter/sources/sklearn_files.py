@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import InputError, UnsafeInputError, require
-from ..hashing import FileDigest
+from ..safe_open import InputFile, as_input
 from ..weightset import WeightSet
 from . import READERS, Probe, Reader, ReadOptions, probe
 
@@ -23,9 +23,11 @@ def _is_skops(probe: Probe) -> bool:
     return "schema.json" in probe.members
 
 
-def load_estimator(path: Path, trust: bool = False):
+def load_estimator(source: InputFile | str | Path, trust: bool = False):
     """The estimator in a skops file (audited against exact scikit-learn/numpy/scipy names,
-    whatever trust says) or, with trust, a pickle/joblib file. Refuses a pickle without trust, naming what it would import."""
+    whatever trust says) or, with trust, a pickle/joblib file. Refuses a pickle without trust,
+    naming what it would import. Everything is read from one descriptor of the input."""
+    path = as_input(source, folder=False)  # str(path) is the user's path, for messages
     if _is_skops(probe(path)):
         return _load_skops(path)
     if not trust:
@@ -36,7 +38,8 @@ def load_estimator(path: Path, trust: bool = False):
     require("sklearn", "sklearn")
     joblib = require("joblib", "sklearn")
     try:
-        est = joblib.load(path)
+        with path.reader() as handle:
+            est = joblib.load(handle)
     except Exception as exc:
         raise InputError(f"{path}: cannot unpickle it ({type(exc).__name__}: {exc})") from None
     if not (hasattr(est, "get_params") and hasattr(est, "fit")):
@@ -44,13 +47,14 @@ def load_estimator(path: Path, trust: bool = False):
     return est
 
 
-def _load_skops(path: Path):
+def _load_skops(path: InputFile):
     """The object in a skops file, built only after its schema passed the exact audit. One
-    descriptor serves the audit and the load, so a file renamed over path meanwhile is not read."""
+    descriptor (the opened input's) serves the audit and the load, so a file renamed over the
+    path meanwhile is not read."""
     require("sklearn", "sklearn")
     sio = require("skops.io", "sklearn")
     try:
-        with open(path, "rb") as handle:
+        with path.reader() as handle:
             accepted = _audit_skops(path, handle)
             handle.seek(0)
             return _skops_load(sio, path, handle, accepted)
@@ -83,7 +87,7 @@ def _audit_skops(path: Path, handle) -> set[str]:
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise InputError(f"{path}: damaged zip archive ({exc})") from None
     with archive:
-        check_members(archive, path)  # size/ratio checks before anything is inflated
+        check_members(archive, Path(str(path)))  # size/ratio checks before anything inflates
         text = read_member(archive, "schema.json", str(path))
     try:
         schema = json.loads(text)
@@ -118,12 +122,12 @@ def _refusal(path: Path, names: set[str]) -> UnsafeInputError:
     )
 
 
-def read_skops(path: Path, options: ReadOptions) -> WeightSet:
+def read_skops(source: InputFile, options: ReadOptions) -> WeightSet:
     from .sklearn_api import weightset_from_estimator
 
-    est = _load_skops(path)
+    est = _load_skops(source)
     return weightset_from_estimator(
-        est, kind="sklearn-skops", file=path.name, sha256=FileDigest(path)
+        est, kind="sklearn-skops", file=source.name, sha256=source.digest()
     )
 
 
@@ -134,12 +138,12 @@ def _is_pickle(probe: Probe) -> bool:
     return probe.suffix.endswith((".pkl", ".pickle", ".joblib")) and not probe.members
 
 
-def read_pickle(path: Path, options: ReadOptions) -> WeightSet:
+def read_pickle(source: InputFile, options: ReadOptions) -> WeightSet:
     from .sklearn_api import weightset_from_estimator
 
-    est = load_estimator(path, options.trust)
+    est = load_estimator(source, options.trust)
     return weightset_from_estimator(
-        est, kind="sklearn-pickle", file=path.name, sha256=FileDigest(path)
+        est, kind="sklearn-pickle", file=source.name, sha256=source.digest()
     )
 
 
@@ -148,7 +152,7 @@ _STRING_PUSHES = ("UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8", "S
 _NO_PUSH = ("FRAME", "PROTO", "MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT", "STOP")
 
 
-def pickle_globals(path: Path) -> tuple[list[str], bool]:
+def pickle_globals(path: InputFile | str | Path) -> tuple[list[str], bool]:
     """(the module.name globals a pickle would import, whether the list is complete), found by
     reading its opcodes without running anything. Strings reached through the memo (BINGET)
     are followed; a pickle that cannot be read to its end (joblib stores arrays raw after the
@@ -157,7 +161,7 @@ def pickle_globals(path: Path) -> tuple[list[str], bool]:
     pushed: list[str | None] = []  # what each push put on the stack, strings only
     memo: dict[int, str | None] = {}
     complete = True
-    with open(path, "rb") as handle:
+    with as_input(path, folder=False).reader() as handle:
         try:
             for opcode, arg, _pos in pickletools.genops(handle):
                 name = opcode.name
@@ -186,7 +190,7 @@ def pickle_globals(path: Path) -> tuple[list[str], bool]:
     return found, complete
 
 
-def describe_imports(path: Path) -> str:
+def describe_imports(path: InputFile | str | Path) -> str:
     """' (it imports a.b, c.d)' for the refusal message, saying when the list is partial."""
     found, complete = pickle_globals(path)
     names = sorted(set(found))
