@@ -16,6 +16,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UnsafeInputError
@@ -32,10 +33,23 @@ class LayerNode:
     config: dict[str, Any]
     trainable: bool = True
     children: list[LayerNode] = field(default_factory=list)
+    module: str | None = None
+    registered: str | None = None
 
     @property
     def is_model(self) -> bool:
         return self.class_name in MODEL_CLASSES and "layers" in self.config
+
+
+# Functional configs list operations (`x + y` on Keras tensors: module keras.src.ops.numpy) beside
+# layers; they are not in model.layers and hold no state.
+OPERATION_MODULES = ("keras.src.ops.", "keras.ops.")
+
+
+def is_operation(config: dict[str, Any]) -> bool:
+    """True for a config entry that is a Keras operation, not a layer."""
+    module = config.get("module")
+    return isinstance(module, str) and module.startswith(OPERATION_MODULES)
 
 
 def to_snake_case(name: str) -> str:
@@ -59,16 +73,21 @@ def layer_tree(config: dict[str, Any], parent_trainable: bool = True) -> LayerNo
     """The LayerNode tree of a serialized layer or model (nested models recursed)."""
     inner = config.get("config") or {}
     trainable = parent_trainable and inner.get("trainable", True) is not False
+    module, registered = config.get("module"), config.get("registered_name")
     node = LayerNode(
         class_name=str(config.get("class_name", "")),
         name=str(inner.get("name", "")),
         config=inner,
         trainable=trainable,
+        module=module if isinstance(module, str) else None,
+        registered=registered if isinstance(registered, str) else None,
     )
     if node.is_model:
         for child in inner.get("layers") or []:
             if node.class_name == "Sequential" and child.get("class_name") == "InputLayer":
                 continue  # Sequential.layers has no InputLayer
+            if is_operation(child):
+                continue
             node.children.append(layer_tree(child, trainable))
     return node
 
@@ -318,6 +337,10 @@ def _refuse_loading(found: Hazards, where: str) -> None:
 class Slot:
     """Where a layer keeps variables: its own `vars` (child None) or a tracked child layer.
 
+    A class from the generated table (keras_layers.json) gives `entries` instead: (dataset path
+    relative to the layer's group, name relative to the layer or None when Keras numbers it
+    automatically, trainable), in `layer.weights` order.
+
     For a child, attrs are the candidate attribute paths of its group (they differ between
     Keras 3 and tf-keras; empty for a nested model's layers, which live under `layers/`).
     """
@@ -326,6 +349,7 @@ class Slot:
     non_trainable: tuple[str, ...] = ()
     attrs: tuple[str, ...] = ()
     child: LayerNode | None = None
+    entries: tuple[tuple[str, str | None, bool], ...] = ()  # from keras_layers.json
 
 
 def _flag(cfg: dict[str, Any], key: str, default: bool = True) -> bool:
@@ -415,17 +439,27 @@ def _time_distributed(cfg: dict[str, Any], legacy: bool) -> list[Slot]:
 
 
 def _bidirectional(cfg: dict[str, Any], legacy: bool) -> list[Slot]:
+    """Keras 3 names the forward layer `forward_` + the wrapped name without a `forward_`
+    prefix, and uses a given backward_layer (its config always holds one) as it is; tf-keras
+    prefixes both, always (keras/src/layers/rnn/bidirectional.py, tf_keras's likewise)."""
     forward = _wrapped(cfg, "layer")
-    backward = (
-        _wrapped(cfg, "backward_layer") if cfg.get("backward_layer") else _wrapped(cfg, "layer")
-    )
-    forward.name = f"forward_{forward.name}"
-    if not cfg.get("backward_layer"):
-        backward.name = f"backward_{backward.name}"
+    given = isinstance(cfg.get("backward_layer"), dict)
+    backward = _wrapped(cfg, "backward_layer" if given else "layer")
+    if legacy:
+        forward.name, backward.name = f"forward_{forward.name}", f"backward_{backward.name}"
+    else:
+        forward.name = f"forward_{forward.name.removeprefix('forward_')}"
+        if not given:
+            backward.name = f"backward_{backward.name.removeprefix('backward_')}"
     return [
         Slot(attrs=("forward_layer",), child=forward),
         Slot(attrs=("backward_layer",), child=backward),
     ]
+
+
+def _rnn_layer(cfg: dict[str, Any], legacy: bool) -> list[Slot]:
+    """keras.layers.RNN: the cell comes from the config."""
+    return [Slot(attrs=("cell",), child=_wrapped(cfg, "cell"))]
 
 
 LAYER_SLOTS: dict[str, Callable[[dict[str, Any], bool], list[Slot]]] = {
@@ -457,18 +491,88 @@ LAYER_SLOTS: dict[str, Callable[[dict[str, Any], bool], list[Slot]]] = {
     "TimeDistributed": _time_distributed,
     "Bidirectional": _bidirectional,
 }
+# Layers whose sub-layers come from their own config: named here, not by the generated table.
+WRAPPERS: dict[str, Callable[[dict[str, Any], bool], list[Slot]]] = {
+    "TimeDistributed": _time_distributed,
+    "Bidirectional": _bidirectional,
+    "RNN": _rnn_layer,
+}
+LAYER_TABLE = Path(__file__).with_name("keras_layers.json")
+
+
+@functools.lru_cache(maxsize=1)
+def layer_table() -> dict[str, Any]:
+    """The generated table of Keras 3 layer classes (see keras_layer_table)."""
+    return json.loads(LAYER_TABLE.read_text())["layers"]
+
+
+def _table_entry(node: LayerNode) -> dict[str, Any] | None:
+    """The table entry of a built-in class: module and registered name must be Keras's own, so
+    a custom class that shares a built-in's name is never named from the table."""
+    entry = layer_table().get(node.class_name)
+    if entry is None or "variants" not in entry:
+        return None
+    if node.registered not in (None, node.class_name):
+        return None
+    if entry.get("module"):
+        return entry if node.module == entry["module"] else None
+    return entry if node.module is None or node.module.startswith("keras.") else None
+
+
+def variant_key(entry: dict[str, Any], cfg: dict[str, Any]) -> str:
+    """The table variant a config selects (as keras_layer_table.variant_key writes it): a
+    boolean setting as it is, a missing or None one as the class default, any other value
+    (bias_axes "x", a given mean) as on."""
+    setting = {}
+    for key, default in entry["flags"].items():
+        value = cfg.get(key)
+        setting[key] = default if value is None else value if isinstance(value, bool) else True
+    return ",".join(f"{k}={int(bool(v))}" for k, v in sorted(setting.items()))
+
+
+def _table_slots(node: LayerNode) -> list[Slot] | None:
+    entry = _table_entry(node)
+    if entry is None:
+        return None
+    rows = entry["variants"].get(variant_key(entry, node.config))
+    if rows is None:
+        return None
+    return [Slot(entries=tuple((path, name, bool(flag)) for path, name, flag in rows))]
 
 
 def layer_slots(node: LayerNode, legacy: bool) -> list[Slot] | None:
-    """The variable slots of a layer in `layer.weights` order, or None for an unknown class."""
+    """The variable slots of a layer in `layer.weights` order, or None for an unknown class.
+
+    Keras 3: wrappers from their config, every other built-in class from the generated table.
+    tf-keras (legacy): the hand-written LAYER_SLOTS (its variable names differ from Keras 3).
+    """
     if node.is_model:
         return [Slot()] + [
             Slot(attrs=(group,), child=child) for group, child in model_child_groups(node)
         ]
+    if node.class_name in WRAPPERS and (node.module or "keras").startswith("keras"):
+        return WRAPPERS[node.class_name](node.config, legacy)
+    if not legacy:
+        return _table_slots(node)
     spec = LAYER_SLOTS.get(node.class_name)
-    if spec is None:
-        return None
-    return spec(node.config, legacy)
+    return None if spec is None else spec(node.config, legacy)
+
+
+def variable_trainable(node: LayerNode, rest: list[str], legacy: bool) -> bool | None:
+    """The trainable flag the class table gives variable `rest` (its path below node), or None
+    when the class (or the variable) is unknown."""
+    slots = layer_slots(node, legacy)
+    for slot in slots or []:
+        if slot.child is not None:
+            if len(rest) > 1 and slot.child.name == rest[0]:
+                return variable_trainable(slot.child, rest[1:], legacy)
+            continue
+        if len(rest) == 1 and rest[0] in slot.variables:
+            return rest[0] not in slot.non_trainable
+        for _, name, trainable in slot.entries:
+            if name is not None and name == "/".join(rest):
+                return trainable
+    return None
 
 
 def model_child_groups(node: LayerNode) -> Iterator[tuple[str, LayerNode]]:

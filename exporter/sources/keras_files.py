@@ -11,17 +11,18 @@ Names and order equal `keras_api.weightset_from_model` on the same model; tensor
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from ..archive import read_document, read_member
 from ..errors import InputError, UsageError
-from ..hashing import FileDigest
+from ..safe_open import InputFile
 from ..weightset import ModelInfo, Tensor, WeightSet
 from . import HDF5_MAGIC, READERS, ZIP_MAGIC, Probe, Reader, ReadOptions
 from .keras_config import LayerNode, audit_config, lambda_layers, layer_tree, parse_json
-from .keras_h5 import H5Handle, attr_text, audit, h5py
+from .keras_h5 import H5Handle, attr_text, audit, open_h5
 from .keras_layout import (
     Found,
     WeightsTree,
@@ -38,10 +39,10 @@ def _is_keras_zip(probe: Probe) -> bool:
     return "config.json" in probe.members and "model.weights.h5" in probe.members
 
 
-def _hdf5_layout(path: Path) -> str | None:
+def _hdf5_layout(source: InputFile) -> str | None:
     """'legacy' (model_weights / root layer_names), 'weights' (layers / vars groups) or None."""
     try:
-        with h5py().File(path, "r") as handle:
+        with open_h5(source) as handle:
             if "model_weights" in handle or _has_layer_names(handle):
                 return "legacy"
             if "layers" in handle or "vars" in handle:
@@ -56,11 +57,11 @@ def _has_layer_names(group: Any) -> bool:
 
 
 def _is_legacy_h5(probe: Probe) -> bool:
-    return probe.head.startswith(HDF5_MAGIC) and _hdf5_layout(probe.path) == "legacy"
+    return probe.head.startswith(HDF5_MAGIC) and _hdf5_layout(probe.input) == "legacy"
 
 
 def _is_weights_h5(probe: Probe) -> bool:
-    return probe.head.startswith(HDF5_MAGIC) and _hdf5_layout(probe.path) == "weights"
+    return probe.head.startswith(HDF5_MAGIC) and _hdf5_layout(probe.input) == "weights"
 
 
 # ---- configs ----------------------------------------------------------------------------------
@@ -70,12 +71,13 @@ def _zip_text(archive: zipfile.ZipFile, member: str, where: str) -> str:
     return read_member(archive, member, where).decode("utf-8")
 
 
-def _keras_zip_config(path: Path) -> tuple[dict[str, Any], str | None]:
-    """(config.json, keras_version from metadata.json) of a .keras archive."""
+def _keras_zip_config(source: InputFile) -> tuple[dict[str, Any], str | None]:
+    """(config.json, keras_version from metadata.json) of an opened .keras archive."""
     from ..archive import open_zip
 
+    path = source.path
     try:
-        with open_zip(path) as archive:
+        with open_zip(source) as archive:
             config = parse_json(_zip_text(archive, "config.json", str(path)), f"{path}:config.json")
             version = None
             if "metadata.json" in archive.namelist():
@@ -97,22 +99,26 @@ def _h5_config(h5file: Any, where: str) -> tuple[dict[str, Any] | None, str | No
     return config, (attr_text(version) if version is not None else None)
 
 
-def load_config(source: str | Path) -> tuple[dict[str, Any], str | None]:
-    """A model config and Keras version from a .keras, a full-model .h5 or a config.json."""
-    path = Path(source)
-    if not path.is_file():
-        raise UsageError(f"{path}: --config file not found; give a .keras, .h5 or config.json")
-    with open(path, "rb") as handle:
-        head = handle.read(8)
+def load_config(source: InputFile | str | Path) -> tuple[dict[str, Any], str | None]:
+    """A model config and Keras version from a .keras, a full-model .h5 or a config.json,
+    all read from one descriptor of the file (a path is opened once, never blocking)."""
+    if not isinstance(source, InputFile):
+        if not Path(source).is_file():
+            raise UsageError(
+                f"{source}: --config file not found; give a .keras, .h5 or config.json"
+            )
+        source = InputFile(source, folder=False)
+    path = source.path
+    head = os.pread(source.fd, 8, 0)
     if head.startswith(ZIP_MAGIC):
-        return _keras_zip_config(path)
+        return _keras_zip_config(source)
     if head.startswith(HDF5_MAGIC):
-        with h5py().File(path, "r") as h5file:
+        with open_h5(source) as h5file:
             config, version = _h5_config(h5file, str(path))
         if config is None:
             raise InputError(f"{path}: an HDF5 file without model_config; give a full-model file")
         return config, version
-    config = parse_json(read_document(path), str(path))
+    config = parse_json(read_document(source.fd, str(path)), str(path))
     version = config.get("keras_version")
     if version is None and str(config.get("module", "")).startswith("tf_keras"):
         version = "2"
@@ -127,10 +133,10 @@ def _is_legacy(version: str | None) -> bool:
 
 
 def _info(
-    path: Path, kind: str, config: dict | None, version: str | None, trust: bool = False
+    source: InputFile, kind: str, config: dict | None, version: str | None, trust: bool = False
 ) -> ModelInfo:
     if config is not None:
-        audit_config(config, str(path), trust)
+        audit_config(config, str(source.path), trust)
     inner = (config or {}).get("config") or {}
     return ModelInfo(
         kind=kind,
@@ -138,8 +144,8 @@ def _info(
         framework_version=version,
         model_name=inner.get("name"),
         model_class=(config or {}).get("class_name"),
-        file=path.name,
-        sha256=FileDigest(path),
+        file=source.name,
+        sha256=source.digest(),  # of the very file read (its descriptor)
     )
 
 
@@ -163,8 +169,8 @@ def _weightset(handle: H5Handle, found: list[Found], info: ModelInfo) -> WeightS
     return ws
 
 
-def _open(path: Path, member: str | None = None) -> H5Handle:
-    handle = H5Handle(path, member)
+def _open(source: InputFile, member: str | None = None) -> H5Handle:
+    handle = H5Handle(source, member)
     try:
         handle.facts = audit(handle.file, handle.size, handle.where)
     except BaseException:
@@ -173,11 +179,11 @@ def _open(path: Path, member: str | None = None) -> H5Handle:
     return handle
 
 
-def read_legacy_h5(path: Path, options: ReadOptions) -> WeightSet:
+def read_legacy_h5(source: InputFile, options: ReadOptions) -> WeightSet:
     """Layouts A, B (full-model .h5) and C (tf-keras save_weights .h5)."""
-    handle = _open(path)
+    handle = _open(source)
     h5file = handle.file
-    config, version = _h5_config(h5file, str(path))
+    config, version = _h5_config(h5file, str(source.path))
     if config is None and options.config:
         config, config_version = load_config(options.config)
         version = version or config_version
@@ -186,7 +192,7 @@ def read_legacy_h5(path: Path, options: ReadOptions) -> WeightSet:
     found, warnings = legacy_found(root, tree, _is_legacy(version))
     if options.include_optimizer:
         found += legacy_optimizer(h5file)
-    info = _info(path, "keras-h5", config, version, options.trust)
+    info = _info(source, "keras-h5", config, version, options.trust)
     info.warnings.extend(warnings)
     _note_config(info, tree)
     return _weightset(handle, found, info)
@@ -213,6 +219,8 @@ def _weights_found(
         walker = WeightsTree(root, _is_legacy(version))
         found = walker.walk_model(tree)
         info.warnings.extend(walker.warnings)
+        if walker.uncertain:  # some names or order not known for certain: said in warnings
+            info.naming = "positional"
         _note_config(info, tree)
     if options.include_optimizer:
         extra = optimizer_found(root)
@@ -224,19 +232,19 @@ def _weights_found(
     return found
 
 
-def read_weights_h5(path: Path, options: ReadOptions) -> WeightSet:
+def read_weights_h5(source: InputFile, options: ReadOptions) -> WeightSet:
     """Layout D: a bare .weights.h5; names and order from --config, else positional."""
     config, version = load_config(options.config) if options.config else (None, None)
-    handle = _open(path)
-    info = _info(path, "keras-weights-h5", config, version, options.trust)
+    handle = _open(source)
+    info = _info(source, "keras-weights-h5", config, version, options.trust)
     return _weightset(handle, _weights_found(handle, config, version, info, options), info)
 
 
-def read_keras_zip(path: Path, options: ReadOptions) -> WeightSet:
+def read_keras_zip(source: InputFile, options: ReadOptions) -> WeightSet:
     """Layout E: a .keras archive; config.json names the variables of model.weights.h5."""
-    config, version = _keras_zip_config(path)
-    handle = _open(path, "model.weights.h5")
-    info = _info(path, "keras-v3", config, version, options.trust)
+    config, version = _keras_zip_config(source)
+    handle = _open(source, "model.weights.h5")
+    info = _info(source, "keras-v3", config, version, options.trust)
     return _weightset(handle, _weights_found(handle, config, version, info, options), info)
 
 

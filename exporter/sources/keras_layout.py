@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
-from .keras_config import LayerNode, Slot, layer_slots
+from .keras_config import LayerNode, Slot, layer_slots, layer_table, variable_trainable
 from .keras_h5 import attr_list, attr_text
 
 SKIPPED_GROUPS = ("seed_generator",)  # random-state variables are not in model.weights
+# Top-level groups of a .weights.h5 that are not the model's weights (Keras 3, tf-keras).
+NOT_MODEL = frozenset({"optimizer", "metrics", "compile_metrics", "_compile_metrics",
+                       "_loss_tracker", "loss_tracker", "compiled_metrics", "compiled_loss"})  # fmt: skip
 
 
 @dataclass
@@ -53,8 +56,18 @@ class WeightsTree:
         self.warnings: list[str] = []
         self.mismatched: list[str] = []  # config layer names the file names otherwise
 
+    @property
+    def uncertain(self) -> bool:
+        """True when some name (or the order of some variables) could not be known for
+        certain: the warnings say which; the manifest's naming must then not be canonical."""
+        return bool(self.warnings)
+
     def walk_model(self, model: LayerNode) -> list[Found]:
-        for slot in layer_slots(model, self.legacy) or []:
+        """Found records of the whole file, in model.weights order where it can be known."""
+        slots = layer_slots(model, self.legacy)
+        if slots is None:  # a subclassed model: its structure is only in the file
+            self._unknown(self.root, model, "")
+        for slot in slots or []:
             if slot.child is None:
                 self._own(self.root.get("vars"), "", None, model.trainable)
             else:
@@ -85,7 +98,11 @@ class WeightsTree:
         if slots is None:
             self._unknown(group, node, full)
             return
+        if any(slot.entries for slot in slots) and not self._entries(group, node, full, slots):
+            return
         for slot in slots:
+            if slot.entries:
+                continue
             if slot.child is None:
                 self._own(group.get("vars"), full, slot, node.trainable)
             else:
@@ -109,16 +126,39 @@ class WeightsTree:
             frozen = slot is not None and short in slot.non_trainable
             self._add(join(full, short), f"{vars_group.name}/{key}", trainable and not frozen)
 
+    def _entries(self, group: Any, node: LayerNode, full: str, slots: list[Slot]) -> bool:
+        """Name a table class's datasets; False (nothing added) when the file holds others."""
+        rows = [row for slot in slots for row in slot.entries]
+        stored = {p[len(group.name) + 1 :] for p in _datasets(group)}
+        if stored != {path for path, _, _ in rows if path is not None}:
+            self._unknown(group, node, full)
+            return True
+        unnamed = [i for i, (path, name, _) in enumerate(rows) if path and name is None]
+        if unnamed:
+            self.warnings.append(
+                f"layer {full} ({node.class_name}): Keras numbers {len(unnamed)} of its variable "
+                "names automatically (variable_<n>); named var<i> by position"
+            )
+        for index, (path, name, trainable) in enumerate(rows):
+            if path is not None:
+                short = name if name is not None else f"var{index}"
+                self._add(join(full, short), f"{group.name}/{path}", node.trainable and trainable)
+        return True
+
     def _unknown(self, group: Any, node: LayerNode, full: str) -> None:
-        paths = list(_datasets(group))
+        """A class exporter does not know: names and order from the file's own structure."""
+        paths = structural_order(group)
+        if group.name == "/":
+            paths = [p for p in paths if _model_part(p)]
         if not paths:
             return
         self.warnings.append(
-            f"layer {full} has class {node.class_name}, whose variable names exporter does not "
-            "know; its variables are named var<i>"
+            f"layer {full or '(model)'} has class {node.class_name}, which exporter does not "
+            "know: its variables are named <attribute path>/var<i> and ordered as Keras saves "
+            "them (own variables, then attributes by name), which can differ from model.weights"
         )
         for path in paths:
-            rel = path[len(group.name) + 1 :]
+            rel = path[len(group.name) + 1 :] if group.name != "/" else path.lstrip("/")
             where, _, key = rel.rpartition("/")
             where = where.removesuffix("vars").rstrip("/")
             self._add(join(full, where, f"var{key}"), path, None)
@@ -139,8 +179,54 @@ class WeightsTree:
 
 
 def _model_part(path: str) -> bool:
+    """False for the optimizer's and metrics' groups (not model weights)."""
     head = path.lstrip("/").split("/", 1)[0]
-    return head in ("layers", "vars")
+    return head not in NOT_MODEL
+
+
+def structural_order(group: Any) -> list[str]:
+    """Dataset paths under a group of unknown class, in model.weights order as far as the file
+    tells it: own `vars` first, then each attribute in Keras's saving order; an attribute whose
+    datasets match exactly one built-in layout of the class table (a MultiHeadAttention's
+    query, key, value, output) takes that order."""
+    order = known_order(group)
+    if order is not None:
+        return order
+    paths: list[str] = []
+    for key in sorted(group, key=lambda k: (k != "vars", k.startswith("_"), _sort_name(k))):
+        item = group[key]
+        if not hasattr(item, "keys"):
+            paths.append(item.name)
+        elif key == "vars":
+            paths.extend(item[k].name for k in int_keys(item))
+        elif not key.startswith(SKIPPED_GROUPS):
+            paths.extend(structural_order(item))
+    return paths
+
+
+def known_order(group: Any) -> list[str] | None:
+    """The dataset order of the only built-in layout (of any class in the table) whose paths
+    are exactly the group's, or None (no match, or matches that disagree)."""
+    stored = {p[len(group.name) + 1 :] for p in _datasets(group)}
+    if not stored or all(p.startswith("vars/") for p in stored):
+        return None  # own variables only: their order is the file's already
+    orders = {
+        tuple(p for p, _, _ in rows if p)
+        for entry in layer_table().values()
+        for rows in entry.get("variants", {}).values()
+        if {p for p, _, _ in rows if p} == stored
+    }
+    if len(orders) != 1:
+        return None
+    return [f"{group.name}/{p}" for p in orders.pop()]
+
+
+def _sort_name(key: str) -> tuple[str, int]:
+    """`dense` < `dense_1` < `dense_2` < `dense_10` (a container's counter, numerically)."""
+    base, _, number = key.rpartition("_")
+    if base and ascii_number(number):
+        return (base, int(number))
+    return (key, -1)
 
 
 def _datasets(group: Any):
@@ -241,28 +327,28 @@ def legacy_layer(
                 seen = first_seen.setdefault(tuple(rel[:depth]), {})
                 key.append(len(ranks) + seen.setdefault(segment, len(seen)))
                 owner = None
-        keyed.append(((*key, -1), index, raw, rel, _trainable(node, rel)))
+        keyed.append(((*key, -1), index, raw, rel, _trainable(node, rel, legacy)))
     keyed.sort(key=lambda item: (item[0], item[1]))
     return [(join(layer, *rel), raw, trainable) for _, _, raw, rel, trainable in keyed]
 
 
-def _trainable(node: LayerNode | None, rel: list[str]) -> bool | None:
-    """Trainable flag from the config: frozen layers on the path, non-trainable variables."""
+def _trainable(node: LayerNode | None, rel: list[str], legacy: bool) -> bool | None:
+    """Trainable flag from the config: False under a frozen layer; else the flag the class
+    table gives the variable; None (unknown) for a class exporter does not know."""
     if node is None:
         return None
     trainable = node.trainable
-    owner: LayerNode | None = node
-    for segment in rel[:-1]:
-        children = owner.children if owner is not None else []
-        owner = next((c for c in children if c.name == segment), None)
-        if owner is None:
+    owner: LayerNode = node
+    rest = rel
+    while len(rest) > 1 and owner.is_model:
+        child = next((c for c in owner.children if c.name == rest[0]), None)
+        if child is None:
             break
+        owner, rest = child, rest[1:]
         trainable = trainable and owner.trainable
-    if owner is not None:
-        for slot in layer_slots(owner, False) or []:
-            if slot.child is None and rel[-1] in slot.non_trainable:
-                return False
-    return trainable
+    if not trainable:
+        return False
+    return variable_trainable(owner, rest, legacy)
 
 
 def legacy_found(root: Any, tree: LayerNode | None, legacy: bool) -> tuple[list[Found], list[str]]:
