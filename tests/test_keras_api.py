@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
+import numpy as np
 import pytest
 
 import exporter
@@ -124,3 +128,151 @@ def test_via_keras_and_optimizer_state(trained):
     with_opt = exporter.load(trained, via="keras", include_optimizer=True)
     extra = [n for n in with_opt.names() if n.startswith("optimizer/")]
     assert extra and len(with_opt) == len(ws) + len(extra)
+
+
+# ---- any Keras object, never an empty or incomplete export (issue #13) -----------------------
+
+
+def _tower_class(keras):
+    """A subclassed keras.Model defined here (its class's module is not keras's)."""
+
+    class Tower(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.left, self.norm = (
+                keras.layers.Dense(3, name="left"),
+                keras.layers.BatchNormalization(),
+            )
+
+        def call(self, x):
+            return self.norm(self.left(x))
+
+    return Tower
+
+
+def _values(ws) -> list[bytes]:
+    return [t.read().tobytes() for t in ws]
+
+
+def test_load_accepts_a_subclassed_model_from_any_module(keras):
+    """Told by isinstance, not by the class's module: Keras's names, order and values."""
+    model = _tower_class(keras)(name="tower")
+    model(keras.ops.ones((2, 4)))
+    assert type(model).__module__ == __name__
+    ws = exporter.load(model)
+    assert ws.names() == ["left/kernel", "left/bias", "batch_normalization/gamma",
+                          "batch_normalization/beta", "batch_normalization/moving_mean",
+                          "batch_normalization/moving_variance"]  # fmt: skip
+    assert _values(ws) == [v.numpy().tobytes() for v in model.weights]
+    assert ws.info.model_class == "Tower" and ws.info.framework == "keras"
+
+
+def test_load_accepts_layers_as_the_root(keras):
+    """A Layer that is no Model: its own variables by short name, sublayers by their path."""
+    dense = keras.layers.Dense(3)
+    dense.build((None, 4))
+    ws = exporter.load(dense)
+    assert ws.names() == ["kernel", "bias"]
+    assert _values(ws) == [v.numpy().tobytes() for v in dense.weights]
+
+    class Block(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = keras.layers.Dense(2, name="inner")
+            self.ffn = keras.Sequential([keras.layers.Dense(2, name="ff")], name="ffn")
+
+        def call(self, x):
+            return self.ffn(self.inner(x))
+
+    block = Block(name="block")
+    block(keras.ops.ones((1, 4)))
+    ws = exporter.load(block)
+    assert ws.names() == ["inner/kernel", "inner/bias", "ffn/ff/kernel", "ffn/ff/bias"]
+    assert _values(ws) == [v.numpy().tobytes() for v in block.weights]
+
+
+def test_a_class_named_like_keras_is_not_taken_for_keras():
+    """Positive control for isinstance dispatch: an object whose class merely lives in a
+    module called keras... is a usage error (exit 2), not read as a model (nor a crash)."""
+    from exporter.errors import UsageError
+
+    fake = type("Dense", (), {"__module__": "keras.layers", "name": "d", "weights": []})()
+    with pytest.raises(UsageError, match=r"cannot read a keras\.layers\.Dense object") as caught:
+        exporter.load(fake)
+    assert caught.value.exit_code == 2
+
+
+def test_unbuilt_models_and_layers_are_errors_not_empty_exports(keras, tmp_path):
+    """Sequential without an input shape, a subclassed model never called, a layer never
+    built, and build(input_shape) that could not build the sublayers: exit 3, "not built",
+    no output written."""
+    from exporter.errors import InputError
+
+    class NoBuild(keras.Model):  # build() cannot run call(): Keras marks it built, empty
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = keras.layers.Dense(2, name="dense")
+
+        def call(self, x):
+            raise RuntimeError("needs two inputs")
+
+    half = NoBuild(name="half")
+    with contextlib.suppress(Exception), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        half.build((None, 3))
+    assert half.built and not half.weights  # what made an empty export before
+    objects = [
+        keras.Sequential([keras.layers.Dense(3)]),
+        _tower_class(keras)(name="never_called"),
+        keras.layers.Dense(2),
+        half,
+    ]
+    for model in objects:
+        with pytest.raises(InputError, match="not built") as caught:
+            exporter.export(model, tmp_path / "out.npz")
+        assert caught.value.exit_code == 3 and model.name in str(caught.value)
+        assert "\n" not in str(caught.value)
+    assert "dense" in str(caught.value)  # names the layer that could not be read
+    assert not list(tmp_path.iterdir())
+
+
+def test_colliding_names_are_an_error_not_a_shorter_export(keras):
+    """Two sublayers of one name would give the export fewer tensors than model.weights."""
+    from exporter.errors import InputError
+
+    class Twins(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.a, self.b = keras.layers.Dense(2, name="same"), keras.layers.Dense(2, name="same")
+
+        def call(self, x):
+            return self.a(x) + self.b(x)
+
+    model = Twins(name="twins")
+    model(keras.ops.ones((1, 2)))
+    with pytest.raises(InputError, match="both get the name 'same/kernel'") as caught:
+        exporter.load(model)
+    assert caught.value.exit_code == 3
+
+
+def test_load_accepts_tf_keras_objects():
+    """tf-keras (Keras 2) models and layers, subclassed ones included, by isinstance."""
+    from exporter.errors import InputError
+
+    tf_keras = pytest.importorskip("tf_keras")
+
+    class Small(tf_keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = tf_keras.layers.Dense(2, name="dense")
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = Small(name="small")
+    model(np.ones((1, 3), dtype="float32"))
+    ws = exporter.load(model)
+    assert ws.names() == ["dense/kernel", "dense/bias"] and ws.info.framework == "tf-keras"
+    assert _values(ws) == [v.numpy().tobytes() for v in model.weights]
+    with pytest.raises(InputError, match="not built"):
+        exporter.load(Small(name="unbuilt"))

@@ -187,15 +187,17 @@ def _naming_file(exc: ExporterError, path: Path) -> ExporterError:
 
 
 def read_object(obj: Any, options: ReadOptions | None = None) -> WeightSet:
-    """A WeightSet from an in-memory model: a Keras model or a fitted scikit-learn estimator."""
+    """A WeightSet from an in-memory model: any Keras Model or Layer (Keras 3 or tf-keras,
+    subclassed ones included, told by isinstance against the framework's base classes) or a
+    fitted scikit-learn estimator."""
     options = options or ReadOptions()
     if isinstance(obj, WeightSet):
         return obj
-    module = type(obj).__module__.split(".")[0]
-    if module in ("keras", "tf_keras", "tensorflow"):
-        from .keras_api import weightset_from_model
+    from .keras_api import is_keras_object, weightset_from_model
 
+    if is_keras_object(obj):
         return weightset_from_model(obj, include_optimizer=options.include_optimizer)
+    module = type(obj).__module__.split(".")[0]
     if module == "sklearn" or hasattr(obj, "get_params"):
         from .sklearn_api import weightset_from_estimator
 

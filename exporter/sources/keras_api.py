@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,8 +48,42 @@ def _sublayers(layer: Any) -> list[Any]:
     return [s for s in subs if hasattr(s, "name") and hasattr(s, "weights")]
 
 
+def keras_base_classes(kind: str = "Layer") -> tuple[type, ...]:
+    """The Keras base classes (kind "Layer" or "Model") of the Keras frameworks this process has
+    already imported (Keras 3 as `keras`, tf-keras as `tf_keras`); never imports one. An object
+    of a framework nobody imported cannot exist, so an isinstance test against these accepts
+    every Keras object, subclassed ones in any module included."""
+    found = []
+    for module_name in ("keras", "tf_keras"):
+        module = sys.modules.get(module_name)
+        base = getattr(getattr(module, "layers", None), "Layer", None) if module else None
+        if kind == "Model" and module is not None:
+            base = getattr(module, "Model", None)
+        if isinstance(base, type) and base not in found:
+            found.append(base)
+    return tuple(found)
+
+
+def is_keras_object(obj: Any) -> bool:
+    """True for any keras.Model or keras.layers.Layer instance (Keras 3 or tf-keras)."""
+    classes = keras_base_classes()
+    return bool(classes) and isinstance(obj, classes)
+
+
+def _is_model(obj: Any) -> bool:
+    models = keras_base_classes("Model")
+    return bool(models) and isinstance(obj, models)
+
+
+def _top_layers(root: Any) -> list[Any]:
+    """The layers directly under root: model.layers for a Model, the tracked sublayers
+    (`_layers`) for any other Layer taken as the root."""
+    return list(root.layers) if _is_model(root) else _sublayers(root)
+
+
 def canonical_names(model: Any) -> dict[int, str]:
-    """id(variable) -> canonical name, for every variable reachable from the model."""
+    """id(variable) -> canonical name, for every variable reachable from the model (or from a
+    Layer taken as the root: its own variables by short name, its sublayers by their path)."""
     names: dict[int, str] = {}
 
     def walk(layer: Any, prefix: str) -> None:
@@ -59,16 +94,14 @@ def canonical_names(model: Any) -> dict[int, str]:
 
     for variable in _own_variables(model):
         names.setdefault(id(variable), _short_name(variable))
-    for layer in model.layers:
+    for layer in _top_layers(model):
         walk(layer, layer.name)
     return names
 
 
 def _keras_version(model: Any) -> tuple[str, str]:
-    module = type(model).__module__.split(".")[0]
-    if module == "tf_keras":
-        import tf_keras
-
+    tf_keras = sys.modules.get("tf_keras")
+    if tf_keras is not None and isinstance(model, tf_keras.layers.Layer):
         return "tf-keras", tf_keras.__version__
     import keras
 
@@ -94,18 +127,87 @@ def weightset_from_model(
         file=file,
         sha256=sha256,
     )
-    names = canonical_names(model)
-    # The effective flag: tf-keras keeps variable.trainable True inside a frozen layer.
-    trainable = {id(v) for v in model.trainable_weights}
     ws = WeightSet(info=info)
-    for index, variable in enumerate(model.weights):
-        name = names.get(id(variable)) or f"var{index}"
-        ws.add(_tensor(name, variable, trainable=id(variable) in trainable))
+    for name, variable, trainable in _named_weights(model, info):
+        ws.add(_tensor(name, variable, trainable=trainable))
     if include_optimizer and getattr(model, "optimizer", None) is not None:
         for variable in model.optimizer.variables:
             path = getattr(variable, "path", None) or variable.name
             ws.add(_tensor(f"optimizer/{path.removesuffix(':0')}", variable, trainable=False))
     return ws
+
+
+def _named_weights(model: Any, info: ModelInfo) -> list[tuple[str, Any, bool]]:
+    """(canonical name, variable, effective trainable flag) for every variable of
+    `model.weights`, in that order. An unbuilt model is an InputError (its export would be
+    empty); a variable no layer path reaches is named var<i>, said in a warning and the naming;
+    names that collide are an InputError naming the variables (the export would miss one)."""
+    _require_built(model)
+    names = canonical_names(model)
+    # The effective flag: tf-keras keeps variable.trainable True inside a frozen layer.
+    trainable = {id(v) for v in model.trainable_weights}
+    rows = []
+    for index, variable in enumerate(model.weights):
+        rows.append((names.get(id(variable)) or f"var{index}", variable, id(variable) in trainable))
+    unreached = [_path(v) for v in model.weights if id(v) not in names]
+    if unreached:
+        info.naming = "positional"
+        info.warnings.append(
+            f"{len(unreached)} variable(s) of {model.name!r} are owned by no layer reached from "
+            f"it, named var<i> by their place in model.weights: {', '.join(unreached[:5])}"
+        )
+    _require_distinct(model, rows)
+    return rows
+
+
+def _require_built(model: Any) -> None:
+    """InputError when the model (or layer), or a layer inside it, has not created its
+    variables yet (e.g. build(input_shape) of a subclassed model whose call() could not run):
+    the export would miss them."""
+    kind = "model" if _is_model(model) else "layer"
+    if getattr(model, "built", True) is False:
+        raise InputError(
+            f"Keras {kind} {model.name!r} ({type(model).__name__}) is not built, it has no "
+            "variables yet: call it on an input or build(input_shape) first"
+        )
+    unbuilt = _unbuilt_sublayers(model, set())
+    if unbuilt:
+        raise InputError(
+            f"Keras {kind} {model.name!r} ({type(model).__name__}) is not built: layer(s) "
+            f"{', '.join(unbuilt[:5])} inside it have no variables yet, so the export would "
+            "miss them: call it on an input or build(input_shape) first"
+        )
+
+
+def _unbuilt_sublayers(layer: Any, seen: set[int]) -> list[str]:
+    """Paths of the layers under layer (each visited once) that are not built."""
+    found = []
+    for sub in _sublayers(layer):
+        if id(sub) in seen:
+            continue
+        seen.add(id(sub))
+        if getattr(sub, "built", True) is False:
+            found.append(sub.name)
+        found += [f"{sub.name}/{name}" for name in _unbuilt_sublayers(sub, seen)]
+    return found
+
+
+def _require_distinct(model: Any, rows: list[tuple[str, Any, bool]]) -> None:
+    """InputError when two variables get one name: the export would hold fewer tensors than
+    `model.weights`; the message names the variables that could not be told apart."""
+    first: dict[str, Any] = {}
+    for name, variable, _ in rows:
+        if name in first:
+            raise InputError(
+                f"Keras model {model.name!r}: variables {_path(first[name])!r} and "
+                f"{_path(variable)!r} both get the name {name!r}, so the export would hold "
+                f"fewer tensors than its {len(rows)} weights; give the layers distinct names"
+            )
+        first[name] = variable
+
+
+def _path(variable: Any) -> str:
+    return str(getattr(variable, "path", None) or getattr(variable, "name", "?"))
 
 
 def _tensor(name: str, variable: Any, trainable: bool | None = None) -> Tensor:
