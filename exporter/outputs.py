@@ -52,8 +52,7 @@ def _check_destination(dest: Path, force: bool, folder: bool = False) -> Identit
     try:
         st = os.lstat(dest)
     except (FileNotFoundError, NotADirectoryError):
-        if not dest.parent.is_dir():
-            raise UsageError(f"output folder {dest.parent} does not exist") from None
+        _make_parents(dest.parent)
         return None
     if not force:
         raise OutputExistsError(f"{dest} exists; pass --force to overwrite it")
@@ -70,6 +69,19 @@ def _check_destination(dest: Path, force: bool, folder: bool = False) -> Identit
         )
         raise OutputExistsError(f"{dest} is {kind}; exporter replaces only its own exports there")
     return identity
+
+
+def _make_parents(folder: Path) -> None:
+    """Create the output's missing folders, as `mkdir -p` (and a batch export) does; a file in
+    the way is one line (UsageError) naming it."""
+    if folder.is_dir():
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(
+            f"cannot create output folder {folder}: a file is in the way; choose another -o"
+        ) from None
 
 
 def _csv_export(folder: Path) -> Identity | None:

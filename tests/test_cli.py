@@ -129,8 +129,10 @@ def test_usage_errors_exit_2(skops_model, tmp_path, cli):
     assert result.exit_code == 2 and "--format" in result.stderr
     result = cli("export", skops_model, "-o", tmp_path / "w.npz", "--format", "parquet")
     assert result.exit_code == 2 and "registered: " in result.stderr
-    result = cli("export", skops_model, "-o", tmp_path / "nowhere" / "w.npz")
-    assert result.exit_code == 2 and "does not exist" in result.stderr
+    result = cli("export", skops_model, "-o", tmp_path / "w.npz", "--format", "json")
+    assert result.exit_code == 2 and "--format says json" in result.stderr
+    result = cli("export", skops_model, "-o", tmp_path / "nowhere" / "w.npz")  # made, as mkdir -p
+    assert result.exit_code == 0 and (tmp_path / "nowhere" / "w.npz").is_file()
     assert cli("export", skops_model).exit_code == 2  # missing -o, from Typer
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from .common import EXIT_CODES_HELP, State
+from .common import EXIT_CODES_HELP, Debug, Quiet, State, end_on_closed_stdout, stdout_gone
 
 app = typer.Typer(
     name="exporter",
@@ -29,16 +29,22 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress or info on stderr.")
+    debug: Debug = False,
+    quiet: Quiet = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print one JSON document on stdout (commands that have --json)."
+        ),
     ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
+    """Global options (-q/--quiet, --debug, --json) go before or after the command name."""
     State.debug = debug
     State.quiet = quiet
+    State.json = json_out
 
 
 # (module, function, command name); modules import their heavy libraries only when run.
@@ -69,7 +75,26 @@ for module_name, group in GROUPS:
 
 
 def main() -> None:
-    """Console-script entry point: usage errors are one line too (exit 2), like every error."""
+    """Console-script entry point: usage errors are one line too (exit 2), like every error.
+    A reader that closes stdout early (`| head -1`) ends the command normally: exit 0."""
+    import sys
+
+    try:
+        code = _run()
+        sys.stdout.flush()  # here, not at interpreter exit where a closed pipe cannot be handled
+    except BrokenPipeError:
+        if not stdout_gone():
+            raise
+        code = end_on_closed_stdout()
+    except SystemExit as exc:  # typer's and rich's EPIPE handling (help, --version) exit 1;
+        if not isinstance(exc.__context__, BrokenPipeError):  # only stdout is written there
+            raise
+        code = end_on_closed_stdout()
+    sys.exit(code)
+
+
+def _run() -> int:
+    """Run the command line; returns the exit code."""
     import sys
 
     # click's exception classes, whether typer vendors click (0.29+) or depends on it
@@ -82,13 +107,13 @@ def main() -> None:
             command = exc.ctx.command_path if exc.ctx else "exporter"
             message = f"exporter: error: {exc.format_message()} (see '{command} --help')"
             print(message, file=sys.stderr)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click_error as exc:
         print(f"exporter: error: {exc.format_message()}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except typer.Abort:
         print(
             "exporter: interrupted; every output is either complete or unchanged", file=sys.stderr
         )
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+        return 130
+    return code if isinstance(code, int) else 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -11,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from ..errors import ExporterError
+from ..errors import ExporterError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 INTERNAL_ERROR = 4
@@ -24,6 +26,33 @@ EXIT_CODES_HELP = (
 class State:
     debug = False
     quiet = False
+    json = False  # `exporter --json COMMAND`: the same as COMMAND ... --json
+
+
+def stdout_gone() -> bool:
+    """True when nobody reads stdout any more (a pipe whose reader exited, as `| head` does):
+    a write there fails with EPIPE and poll() reports an error on the descriptor."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.__stdout__.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no stdout, or no poll(): assume it is
+        return True
+
+
+def end_on_closed_stdout() -> int:
+    """stdout's reader has gone: a normal end (exit 0, no message). stdout is pointed at
+    /dev/null, as the Python docs advise for SIGPIPE, so the interpreter's flush at exit of
+    what is still buffered cannot fail with an "Exception ignored" message."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
+    return 0
 
 
 def err(message: str = "") -> None:
@@ -47,15 +76,51 @@ def one_line(message: str) -> str:
     return " ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or info on stderr.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
+GLOBAL_OPTIONS = {"global_quiet": Quiet, "global_debug": Debug}
+
+
+def _apply_global_options(command: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """-q/--debug given after the command name, and --json given before it, act as if given
+    at the other place (`exporter -q inspect M` = `exporter inspect M -q`)."""
+    State.quiet = kwargs.pop("global_quiet", False) or State.quiet
+    State.debug = kwargs.pop("global_debug", False) or State.debug
+    if State.json:
+        if "json_out" not in inspect.signature(command).parameters:
+            name = command.__name__.removesuffix("_command")
+            raise UsageError(f"--json: the {name} command prints no JSON document")
+        kwargs["json_out"] = True
+
+
+def _with_global_options(wrapper: Callable[..., Any], command: Callable[..., Any]) -> None:
+    """Give wrapper command's parameters plus -q/--quiet and --debug, so Typer accepts the
+    global options after the command name too."""
+    signature = inspect.signature(command, eval_str=True)
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=kind)
+        for name, kind in GLOBAL_OPTIONS.items()
+    ]
+    params = [*signature.parameters.values(), *extra]
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+
+
 def handle_errors(command: F) -> F:
-    """Map ExporterError to its exit code with one line on stderr; --debug shows the traceback."""
+    """Map ExporterError to its exit code with one line on stderr; --debug shows the traceback.
+    A closed stdout (`exporter inspect M | head -1`) ends the command normally: exit 0.
+    The command also accepts the global options -q/--quiet and --debug after its name."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _apply_global_options(command, kwargs)
             return command(*args, **kwargs)
         except typer.Exit:
             raise
+        except BrokenPipeError:
+            if not stdout_gone():  # another pipe broke: a bug, reported as one below
+                _internal_error(sys.exc_info()[1])
+            raise typer.Exit(end_on_closed_stdout()) from None
         except ExporterError as exc:
             if State.debug:
                 traceback.print_exc()
@@ -75,15 +140,21 @@ def handle_errors(command: F) -> F:
             )
             raise typer.Exit(3) from None
         except Exception as exc:  # a bug: say so in one line, traceback on request
-            if State.debug:
-                traceback.print_exc()
-            err(
-                f"exporter: internal error: {type(exc).__name__}: {one_line(str(exc))} "
-                "(run with --debug for the traceback and please report it)"
-            )
-            raise typer.Exit(INTERNAL_ERROR) from None
+            _internal_error(exc)
 
+    _with_global_options(wrapper, command)
     return wrapper  # type: ignore[return-value]
+
+
+def _internal_error(exc: BaseException | None) -> None:
+    """A bug: say so in one line (traceback with --debug) and exit 4."""
+    if State.debug:
+        traceback.print_exc()
+    err(
+        f"exporter: internal error: {type(exc).__name__}: {one_line(str(exc))} "
+        "(run with --debug for the traceback and please report it)"
+    )
+    raise typer.Exit(INTERNAL_ERROR) from None
 
 
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]

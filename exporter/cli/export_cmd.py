@@ -59,7 +59,8 @@ def export_one(
         return {**entry, "index_source": entry["source"], "source": source, "store": str(store)}
     manifest = api.export(ws, out, format=fmt, progress=bar, **write_opts)
     return {"source": source, "out": str(out), "tensors": manifest["totals"]["tensors"],
-            "parameters": manifest["totals"]["parameters"], "warnings": manifest.get("warnings", [])}  # fmt: skip
+            "parameters": manifest["totals"]["parameters"], "warnings": manifest.get("warnings", []),
+            "folder": format_for(out, fmt).is_dir}  # fmt: skip
 
 
 _busy = False  # in a --jobs worker: an export is running (Ctrl-C must clean up, not just exit)
@@ -137,11 +138,26 @@ def _plan(
     clashes = [f"{' and '.join(s)} -> {t}" for t, s in by_target.items() if len(s) > 1]
     if clashes:
         raise UsageError(f"sources would write the same output: {'; '.join(clashes)}")
-    if not folder.is_dir():
-        if not folder.parent.is_dir():
-            raise UsageError(f"output folder {folder.parent} does not exist")
-        folder.mkdir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)  # as a single export creates its folders
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(
+            f"cannot create output folder {folder}: a file is in the way; choose another -o"
+        ) from None
     return targets
+
+
+def _check_csv_layout(layout: str, out: str | None, fmt: str | None, store: str | None) -> None:
+    """--csv-layout long with an output that is not CSV is a contradiction: refuse it (exit 2)."""
+    if layout not in ("wide", "long"):
+        raise UsageError(f"unknown --csv-layout {layout!r}; use wide or long")
+    if layout == "wide":
+        return
+    chosen = fmt or ("npz" if store or not out else None)
+    with contextlib.suppress(UsageError):  # no format yet: _plan says what to give
+        chosen = chosen or format_for(out or "", None).format
+    if chosen and chosen.lower() != "csv":
+        raise UsageError(f"--csv-layout long applies to CSV exports; this export is {chosen}")
 
 
 def _report(result: dict[str, Any]) -> None:
@@ -156,8 +172,10 @@ def _report(result: dict[str, Any]) -> None:
             f"{result['source']}: {state} v{result['version']} ({result['path']} in {result['store']})"
         )
     else:
+        folder = " (a folder: CSV + manifest.json)" if result.get("folder") else ""
         info(
-            f"wrote {result['out']}: {result['tensors']} tensors, {result['parameters']:,} parameters"
+            f"wrote {result['out']}{folder}: {result['tensors']} tensors, "
+            f"{result['parameters']:,} parameters"
         )
 
 
@@ -169,7 +187,10 @@ def export(
     out: Annotated[
         str | None,
         typer.Option(
-            "--out", "-o", help="Output file (CSV: a folder); with several sources a folder."
+            "--out",
+            "-o",
+            help="Output file; a name ending in / or a CSV export: a folder (missing folders "
+            "are created); with several sources a folder.",
         ),
     ] = None,
     format: Annotated[
@@ -219,6 +240,7 @@ def export(
         raise UsageError("--jobs must be at least 1")
     if name and len(sources) > 1:
         raise UsageError("--name applies to one source at a time")
+    _check_csv_layout(csv_layout, out, format, store)
     plan = _plan(sources, out, format, store)
     options = {"trust": trust, "via": via, "config": config, "include_optimizer": include_optimizer,
                "force": force, "created_at": created_at, "csv_layout": csv_layout, "store": store,

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,44 @@ def load_source(source: Any, trust: bool = False) -> SourceModel:
     return SourceModel("keras", load_keras_model(opened, trust=trust), kind, path.name, sha)
 
 
+ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
+ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception)\b[^:]*:")
+
+
+def error_cause(exc: BaseException, limit: int = 400) -> str:
+    """A library's exception as one line with its real cause: TensorFlow's "in user code:"
+    listing of the traced code gives way to the error it wraps, and Keras's "Exception
+    encountered when calling LAYER.call()" to the message inside it (without its argument
+    list). Terminal colour codes go; the rest is joined onto one line, cut at limit."""
+    lines = [ANSI_CODES.sub("", line).strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return type(exc).__name__
+    if lines[0].endswith("in user code:"):
+        start = next((i for i, line in enumerate(lines) if ERROR_LINE.match(line)), -1)
+        lines = lines[start:]
+    if "Exception encountered when calling" in lines[0] and len(lines) > 1:
+        end = next((i for i, x in enumerate(lines) if x.startswith("Arguments received")), None)
+        lines = lines[1:end] or lines
+    text = " ".join(lines)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@contextlib.contextmanager
+def converting(model: SourceModel):
+    """A converter library's failure on this model (tf2onnx, skl2onnx, TensorFlow tracing it)
+    is input it cannot convert: UnsupportedError (exit 3) with the cause in one line."""
+    try:
+        yield
+    except (ExporterError, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        what = model.file or getattr(model.model, "name", None) or "the model"
+        raise UnsupportedError(
+            f"{what}: cannot convert it to ONNX: {type(exc).__name__}: {error_cause(exc)}"
+        ) from exc
+
+
 def _looks_like_pickle(head: bytes) -> bool:
     return head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5
 
@@ -129,14 +168,15 @@ def convert(
     """Convert source to ONNX at out (written even when the check fails) and check it."""
     options = options or ConvertOptions()
     out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise UsageError(f"{out}: the output of convert is an .onnx file")
     check_destination(out, force)  # before the (slow) conversion
     if options.inputs:
         check_input_path(options.inputs)
-    if out.suffix.lower() != ".onnx":
-        raise UsageError(f"{out}: the output of convert is an .onnx file")
     model = load_source(source, options.trust)
     conv = converter(model.framework)
-    proto, notes = conv.to_onnx(model, options)
+    with converting(model):
+        proto, notes = conv.to_onnx(model, options)
     onnx = require("onnx", "convert")
     with atomic_file(out, force=force) as tmp:
         try:
@@ -284,9 +324,8 @@ def _run_or_explain(run: Any, what: str, hint: str) -> Any:
     except ExporterError:
         raise
     except Exception as exc:  # onnxruntime, Keras and scikit-learn each raise their own types
-        text = str(exc).strip()
-        first = text.splitlines()[0] if text else type(exc).__name__
-        raise InputError(f"the check could not run {what} ({first}); {hint}") from None
+        cause = error_cause(exc)
+        raise InputError(f"the check could not run {what} ({cause}); {hint}") from None
 
 
 def _batch_size(specs: list[Any], requested: int, notes: list[str]) -> int:

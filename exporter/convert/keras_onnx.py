@@ -118,13 +118,23 @@ def input_specs(model: Any) -> list[InputSpec]:
         raise UsageError(
             f"Keras model {model.name!r} has no defined inputs; build it with keras.Input first"
         )
-    return [
-        InputSpec(t.name, np.dtype(_numpy_dtype(t.dtype)), (None, *t.shape[1:])) for t in inputs
-    ]
+    return [InputSpec(t.name, _numpy_dtype(model, t), (None, *t.shape[1:])) for t in inputs]
 
 
-def _numpy_dtype(dtype: Any) -> str:
-    return getattr(dtype, "name", None) or str(dtype)
+def _numpy_dtype(model: Any, tensor: Any) -> np.dtype:
+    """The NumPy dtype of a model input; a string input (TextVectorization, StringLookup) has
+    none and ONNX conversion of it is refused (UnsupportedError) naming the input."""
+    dtype = getattr(tensor.dtype, "name", None) or str(tensor.dtype)
+    try:
+        result = np.dtype(dtype)
+    except TypeError:
+        result = np.dtype(object)
+    if result.kind in "OSUV":
+        raise UnsupportedError(
+            f"Keras model {model.name!r}: input {tensor.name!r} is of type {dtype}; only numeric "
+            "inputs convert to ONNX: convert the model after its string preprocessing layers"
+        )
+    return result
 
 
 def output_names(model: Any) -> list[str]:
@@ -251,9 +261,12 @@ def _quiet_tf2onnx() -> Iterator[None]:
 
 
 def _unsupported(source: SourceModel, exc: Exception) -> Exception:
+    """tf2onnx's failure as one line with its real cause (error_cause)."""
+    from .core import error_cause
+
     what = source.file or getattr(source.model, "name", "model")
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return UnsupportedError(f"{what}: tf2onnx cannot convert it: {type(exc).__name__}: {first}")
+    cause = error_cause(exc)
+    return UnsupportedError(f"{what}: tf2onnx cannot convert it: {type(exc).__name__}: {cause}")
 
 
 def _check_ops(proto: Any, source: SourceModel) -> None:

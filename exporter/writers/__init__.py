@@ -112,16 +112,36 @@ def writers() -> Registry[Writer]:
 
 
 def format_for(path: str | os.PathLike, fmt: str | None) -> Writer:
-    """The writer for an explicit format name, or for the output's extension."""
+    """The writer for an explicit format name, or for the output's extension; a trailing `/`
+    names a folder, so a CSV export. An explicit format that the output's name contradicts
+    (`--format json -o out.npz`, `--format npz -o out/`) is refused: UsageError (exit 2)."""
     registry = writers()
-    if fmt:
-        return registry.get(fmt.lower())
-    name = str(path).lower().rstrip("/")
-    for writer in registry:
-        if any(name.endswith(ext) for ext in writer.extensions):
-            return writer
-    known = ", ".join(f"{w.format} ({' '.join(w.extensions)})" for w in registry)
-    raise UsageError(f"cannot tell the format of {path}; pass --format, one of: {known}")
+    text = os.fspath(path)
+    named = _writer_named_by(text, registry)
+    if not fmt:
+        if named is None:
+            known = ", ".join(f"{w.format} ({' '.join(w.extensions)})" for w in registry)
+            raise UsageError(f"cannot tell the format of {path}; pass --format, one of: {known}")
+        return named
+    writer = registry.get(fmt.lower())
+    if named is not None and named.format != writer.format:
+        says = (
+            "a trailing / names a CSV folder" if named.is_dir else f"the name says {named.format}"
+        )
+        raise UsageError(
+            f"{path}: {says} but --format says {writer.format}; make the name and the format "
+            "agree (or leave out --format)"
+        )
+    return writer
+
+
+def _writer_named_by(text: str, registry: Registry[Writer]) -> Writer | None:
+    """The writer the output's name asks for: a trailing `/` a folder writer, else the writer
+    whose extension ends the name; None when the name says nothing (`weights.bin`)."""
+    if text.endswith(("/", os.sep)):
+        return next((w for w in registry if w.is_dir), None)
+    name = text.lower()
+    return next((w for w in registry if any(name.endswith(e) for e in w.extensions)), None)
 
 
 def write(
