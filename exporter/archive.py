@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import math
 import os
 import stat
@@ -23,7 +24,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .errors import InputError, UnsafeInputError, UsageError
 from .safe_open import CLOEXEC, NOCTTY, NONBLOCK, InputFile, as_input
@@ -200,6 +201,17 @@ def _read_upto(fd: int, count: int) -> bytes:
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
+
+
+def parse_document(data: bytes, where: str) -> Any:
+    """A JSON metadata document already bounded by the metadata limit, parsed; anything that
+    is not valid JSON (bad UTF-8, bad syntax, nesting deeper than the parser allows) is one
+    InputError line, never a RecursionError."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise InputError(f"{where}: not valid JSON ({reason})") from None
 
 
 def declared_nbytes(shape: Iterable[int], itemsize: int, label: str) -> int:

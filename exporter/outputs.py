@@ -17,7 +17,6 @@ import contextlib
 import errno
 import functools
 import io
-import json
 import os
 import queue
 import shutil
@@ -28,11 +27,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from .archive import metadata_limit, parse_document
 from .errors import ExporterError, OutputExistsError, UsageError
 from .mapping import file_extent
 
 Identity = tuple[int, int]  # (st_dev, st_ino): the file or folder that was checked
-MANIFEST_LIMIT = 256 << 20  # a bigger manifest.json does not mark a folder as an export
 
 
 def check_destination(dest: Path, force: bool, folder: bool = False) -> Identity | None:
@@ -98,8 +97,11 @@ def _csv_export(folder: Path) -> Identity | None:
         with open(fd, "rb") as handle:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return None
-            manifest = json.loads(handle.read(MANIFEST_LIMIT + 1)[:MANIFEST_LIMIT])
-    except (OSError, ValueError):
+            data = handle.read(metadata_limit() + 1)
+            if len(data) > metadata_limit():  # not a manifest exporter wrote: not its export
+                return None
+            manifest = parse_document(data, str(folder / "manifest.json"))
+    except (OSError, ValueError):  # InputError is a ValueError: not valid JSON, not an export
         return None
     finally:
         os.close(dir_fd)

@@ -52,12 +52,9 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
     """A spec from a spec file, an export manifest (manifest.json) or an export's own manifest."""
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".json":
-        from .archive import read_document
+        from .archive import parse_document, read_document
 
-        try:
-            document = json.loads(read_document(path).decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path}: not valid JSON ({exc})") from None
+        document = parse_document(read_document(path), str(path))
         if isinstance(document, dict) and document.get("format") == SPEC_FORMAT:
             schemas.check(document, SPEC_SCHEMA, f"{path}")
             return document

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import schemas
+from .archive import metadata_limit, parse_document
 from .errors import InputError, UnsafeInputError, UsageError
 from .outputs import atomic_dir, atomic_file
 from .weightset import WeightSet, sha256_of
@@ -29,9 +30,8 @@ STORE_FORMAT = "exporter.store"
 STORE_VERSION = "1.0.0"
 STORE_SCHEMA = "store-index-1.schema.json"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_VERSION_DIR = re.compile(r"v([0-9]+)")
+_VERSION_DIR = re.compile(r"v([0-9]{1,9})")  # longer numbers are not versions (or names)
 LOCK = ".lock"
-INDEX_LIMIT = 64 << 20  # bytes; an index of thousands of versions is a few MB
 
 
 def weights_digest(ws: WeightSet) -> str:
@@ -95,10 +95,7 @@ def read_index(folder: Path) -> dict[str, Any]:
     if not (path.exists() or path.is_symlink()):
         return {"format": STORE_FORMAT, "format_version": STORE_VERSION, "model": folder.name,
                 "versions": []}  # fmt: skip
-    try:
-        index = json.loads(_read_regular(path, INDEX_LIMIT).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    index = parse_document(_read_regular(path, metadata_limit()), str(path))
     schemas.check(index, STORE_SCHEMA, str(path))
     return index
 

@@ -106,14 +106,14 @@ def _dims(shape: list[Any]) -> tuple[int | None, ...]:
 def user_inputs(path: str, specs: list[InputSpec]) -> dict[str, np.ndarray]:
     """Inputs from an .npz (keys = input names; 'X' for a one-input model), cast to the ONNX
     input dtypes (the source model gets the same cast values)."""
-    from ..archive import open_zip
+    from ..sources import read_path
 
-    open_zip(Path(path)).close()  # size/ratio checks before numpy inflates anything
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable .npz of inputs ({exc})") from None
+    # exporter's own NPZ reader: one descriptor (never blocking, never reopened by path), zip
+    # sizes and .npy headers checked against what is stored before anything is allocated
+    ws = read_path(path)
+    if ws.info.kind != "npz":
+        raise InputError(f"{path}: not an .npz of inputs (it is {ws.info.kind})")
+    arrays = {tensor.name: tensor.read() for tensor in ws}
     if len(specs) == 1 and specs[0].name not in arrays and set(arrays) == {"X"}:
         arrays = {specs[0].name: arrays["X"]}
     missing = [s.name for s in specs if s.name not in arrays]
