@@ -412,3 +412,333 @@ def test_the_cli_refuses_a_crafted_tree_in_one_line_and_writes_nothing(
     if command != "inspect":  # the sound run's output, untouched
         assert [p.name for p in out.parent.iterdir()] == [out.name]
         assert out.read_bytes() == before
+
+
+# ---------------------------------------------------------------- red team round 2: predict-time
+# I/O, file-chosen calls, distance metrics and splines. Each file passes the skops audit (every
+# name in it is trusted); without check_structures, `verify`/`convert` running the model would
+# read a file it names, hang on a FIFO, or crash with a heap overflow / out-of-bounds read.
+
+RUN = """
+import sys, numpy as np, skops.io as sio
+path, method, rows = sys.argv[1], sys.argv[2], sys.argv[3:]
+model = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+x = rows or np.random.RandomState(0).rand(100, model.n_features_in_)
+out = getattr(model, method)(x)
+out = out.toarray() if hasattr(out, "toarray") else np.asarray(out)
+sys.stdout.write(repr(float(np.nansum(out))))
+"""
+
+
+def _run(path: Path, method: str, *rows: str, timeout: float = 30) -> tuple[str, str]:
+    """('signal' | 'hang' | 'error' | 'ok', detail) of method on the model skops loads from
+    path (no exporter check), in its own process for at most timeout seconds."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", RUN, str(path), method, *rows],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return "hang", ""
+    if done.returncode < 0:
+        return "signal", str(-done.returncode)
+    return ("ok" if done.returncode == 0 else "error"), done.stdout or done.stderr[-300:]
+
+
+def _knn_tree_metric_file(folder: Path, sound: bool = False) -> Path:
+    """KNN on 2000 columns whose ball tree measures with a 1x1 Mahalanobis VI (rdist writes
+    2000 doubles into a 1-slot buffer)."""
+    from sklearn.metrics import DistanceMetric
+    from sklearn.neighbors import BallTree, KNeighborsClassifier
+
+    width = 2000
+    x = RNG.rand(20, width)
+    model = KNeighborsClassifier(n_neighbors=3, algorithm="ball_tree", metric="mahalanobis",
+                                 metric_params={"VI": np.eye(width)}).fit(x, x[:, 0] > 0.5)  # fmt: skip
+    if not sound:
+        state = list(model._tree.__getstate__())
+        state[11] = DistanceMetric.get_metric("mahalanobis", VI=np.eye(1))
+        tree = BallTree.__new__(BallTree)
+        tree.__setstate__(tuple(state))
+        model._tree = tree
+    return _dump(model, folder / "knn_metric.skops")
+
+
+def _knn_brute_params_file(folder: Path, sound: bool = False) -> Path:
+    """Brute-force KNN whose effective_metric_params_ VI is 1x1 for 2000 columns."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    width = 2000
+    x = RNG.rand(20, width)
+    model = KNeighborsClassifier(n_neighbors=3, algorithm="brute", metric="mahalanobis",
+                                 metric_params={"VI": np.eye(width)}).fit(x, x[:, 0] > 0.5)  # fmt: skip
+    if not sound:
+        model.metric_params = model.effective_metric_params_ = {"VI": np.eye(1)}
+    return _dump(model, folder / "knn_params.skops")
+
+
+def _function_file(folder: Path, sound: bool = False) -> Path:
+    """FunctionTransformer calling a trusted-for-reference k-means run with arrays from the file
+    sized for 1 column (its Cython loops write past them for 512-column input)."""
+    from sklearn.cluster._kmeans import _kmeans_single_lloyd
+    from sklearn.preprocessing import FunctionTransformer
+
+    func = np.log1p if sound else _kmeans_single_lloyd
+    kw = None if sound else {"sample_weight": np.ones(1), "centers_init": np.zeros((2, 1)),
+                             "max_iter": 3, "n_threads": 1}  # fmt: skip
+    model = FunctionTransformer(func=func, kw_args=kw, validate=False).fit(np.zeros((3, 512)))
+    return _dump(model, folder / "function.skops")
+
+
+def _vectorizer_file(folder: Path, sound: bool = False) -> Path:
+    """CountVectorizer(input='filename'): transform opens each row as a file name."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    model = CountVectorizer(token_pattern=r"\S+").fit(["alpha topsecret", "bravo"])
+    model.input = "content" if sound else "filename"
+    return _dump(model, folder / "vectorizer.skops")
+
+
+def _spline_file(folder: Path, sound: bool = False) -> Path:
+    """SplineTransformer whose BSpline has 1 coefficient row for 500,000 knots."""
+    from sklearn.preprocessing import SplineTransformer
+
+    model = SplineTransformer(n_knots=10, degree=3).fit(np.linspace(0, 1, 50)[:, None])
+    spline = model.bsplines_[0]
+    if not sound:
+        spline.c = np.ones((1, spline.c.shape[1]))
+        spline.t = np.concatenate([spline.t[:1], np.linspace(0, 1, 500_000), spline.t[-1:]])
+    return _dump(model, folder / "spline.skops")
+
+
+PREDICT_TIME = {
+    # name: (builder, method, refusal pattern)
+    "knn-tree-metric": (_knn_tree_metric_file, "predict",
+                        r"_tree \(BallTree\) metric MahalanobisDistance64 has parameters"),
+    "knn-metric-params": (_knn_brute_params_file, "predict",
+                          r"metric_params\['VI'\] of shape \(1, 1\) for 2000"),
+    "function-call": (_function_file, "transform",
+                      r"func holds the function sklearn.cluster._kmeans._kmeans_single_lloyd"),
+    "vectorizer-filename": (_vectorizer_file, "transform", r"input='filename'"),
+    "spline-coefficients": (_spline_file, "transform",
+                            r"bsplines_/0 \(BSpline\) has 1 coefficient rows for 500002 knots"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(set(PREDICT_TIME) - {"vectorizer-filename"}))
+def test_a_predict_time_crash_happens_without_the_check_and_is_refused(name, tmp_path):
+    build, method, pattern = PREDICT_TIME[name]
+    (tmp_path / "sound").mkdir()
+    sound = build(tmp_path / "sound", sound=True)
+    assert _run(sound, method)[0] == "ok"  # positive control
+    check_structures(_load(sound), str(sound))
+    crafted = build(tmp_path)
+    assert _run(crafted, method)[0] == "signal"  # heap overflow / out-of-bounds read
+    _refused(crafted, pattern)
+
+
+def test_a_vectorizer_reads_files_and_hangs_on_a_fifo_without_the_check(tmp_path):
+    import os
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("alpha topsecret topsecret")
+    sound = _vectorizer_file(tmp_path, sound=True)
+    assert _run(sound, "transform", str(secret)) == ("ok", "0.0")  # the name, as text
+    check_structures(_load(sound), str(sound))
+    crafted = _vectorizer_file(tmp_path)
+    assert _run(crafted, "transform", str(secret)) == ("ok", "3.0")  # the file's words
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert _run(crafted, "transform", str(fifo), timeout=5)[0] == "hang"
+    _refused(crafted, PREDICT_TIME["vectorizer-filename"][2])
+
+
+@pytest.mark.parametrize("command", ["verify", "convert"])
+def test_verify_and_convert_refuse_before_running_the_model(command, tmp_path):
+    """The red team's commands, run as a real process (a crash must not take pytest down):
+    exit 3, one line naming the file, nothing written."""
+    (tmp_path / "out").mkdir()
+    crafted = _function_file(tmp_path)
+    onnx_path = tmp_path / "identity.onnx"
+    _identity_onnx(onnx_path, 512)
+    out = tmp_path / "out" / "m.onnx"
+    args = [crafted, onnx_path] if command == "verify" else [crafted, "-o", out]
+    done = subprocess.run([sys.executable, "-m", "exporter", command, *map(str, args)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 3, (done.returncode, done.stderr[-500:])
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("exporter: error: "), done.stderr
+    assert crafted.name in lines[0] and "_kmeans_single_lloyd" in lines[0]
+    assert "Traceback" not in done.stderr and list((tmp_path / "out").iterdir()) == []
+
+
+def _identity_onnx(path: Path, width: int) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph([helper.make_node("Identity", ["X"], ["variable"])], "g",
+                              [value("X", TensorProto.DOUBLE, [None, width])],
+                              [value("variable", TensorProto.DOUBLE, [None, width])])  # fmt: skip
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+# ---------------------------------------------------------------- the rule, case by case
+
+
+def _callables():
+    """(name, model, refused pattern or None) for predict-time callables and fit-only ones."""
+    import functools
+
+    from sklearn.cluster import BisectingKMeans, FeatureAgglomeration
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
+    from sklearn.feature_selection import SelectKBest, f_classif
+    from sklearn.gaussian_process.kernels import RBF
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.svm import SVC
+
+    def dist(a, b):
+        return float(np.abs(a - b).sum())
+
+    def kernel(a, b):
+        return a @ b.T
+
+    partial = functools.partial(np.add, 1.0)
+    bisect = BisectingKMeans(n_clusters=2, random_state=0).fit(X)
+    yield "knn-callable", KNeighborsClassifier(metric=dist).fit(X, Y2), r"PyFuncDistance|metric"
+    yield (
+        "knn-brute-callable",
+        KNeighborsClassifier(algorithm="brute", metric=dist).fit(X, Y2),
+        (r"metric_? holds the function"),
+    )
+    yield "svc-callable", SVC(kernel=kernel).fit(X, Y2), r"kernel holds the function"
+    yield "svc-rbf-object", SVC(kernel=RBF()).fit(X, Y2), None
+    yield "ft-partial", FunctionTransformer(partial).fit(X), r"functools.partial of"
+    yield "ft-ufunc", FunctionTransformer(np.log1p, inverse_func=np.expm1).fit(X), None
+    yield (
+        "ft-kw-partial",
+        FunctionTransformer(np.add, kw_args={"x2": partial}).fit(X),
+        (r"kw_args/x2 holds a functools.partial"),
+    )
+    yield "ft-type", FunctionTransformer(np.ndarray).fit(X), r"the function numpy.ndarray"
+    yield "ft-scalar-type", FunctionTransformer(np.float64).fit(X), r"callable type as func"
+    yield "ft-names-out", FunctionTransformer(feature_names_out=kernel).fit(X), r"feature_names_"
+    yield "tfidf-tokenizer", TfidfVectorizer(tokenizer=str.split).fit(["a b"]), r"tokenizer"
+    yield "hashing-file", HashingVectorizer(input="file"), r"input='file'"
+    yield "select-k-best", SelectKBest(f_classif, k=2).fit(X, Y2), None
+    yield "grid-scoring", GridSearchCV(SVC(), {"C": [1]}, scoring=partial, cv=2), None
+    yield "agglomeration", FeatureAgglomeration(n_clusters=2).fit(X), None
+    yield (
+        "agglomeration-partial",
+        FeatureAgglomeration(n_clusters=2, pooling_func=partial).fit(X),
+        (r"pooling_func holds a functools.partial"),
+    )
+    yield "bisecting", bisect, None
+    # the same function object, fit-only in one place and a transform's func in another
+    shared = FunctionTransformer(bisect._kmeans_single)
+    yield "shared-function", make_pipeline(shared, bisect), r"0/1/func holds the function"
+
+
+@pytest.mark.parametrize("case", list(_callables()), ids=lambda c: c[0])
+def test_predict_time_callables_are_refused_and_fit_only_ones_kept(case):
+    name, model, pattern = case
+    if pattern is None:
+        check_structures(model, f"{name}.skops")
+        return
+    with pytest.raises(UnsafeInputError, match=pattern) as info:
+        check_structures(model, f"{name}.skops")
+    assert "\n" not in str(info.value) and f"{name}.skops" in str(info.value)
+
+
+def test_the_shared_function_is_refused_in_either_order():
+    """A function object reached from a fit-only attribute and from func is checked at every
+    reference (the walk's de-duplication does not skip it)."""
+    from sklearn.cluster import BisectingKMeans
+    from sklearn.preprocessing import FunctionTransformer
+
+    bisect = BisectingKMeans(n_clusters=2, random_state=0).fit(X)
+    shared = FunctionTransformer(bisect._kmeans_single)
+    for holder in ([bisect, shared], [shared, bisect]):
+        with pytest.raises(UnsafeInputError, match=r"func holds the function"):
+            check_structures({"models": holder}, "shared.skops")
+
+
+def _tree_with_metric(metric, width: int = 4):
+    from sklearn.neighbors import BallTree
+
+    tree = BallTree(RNG.rand(30, width))
+    state = list(tree.__getstate__())
+    state[11] = metric
+    tree.__setstate__(tuple(state))
+    return tree
+
+
+@pytest.mark.parametrize(
+    ("metric", "params", "pattern"),
+    [
+        ("seuclidean", {"V": np.ones(1)}, r"SEuclideanDistance64 has parameters"),
+        ("minkowski", {"p": 3, "w": np.ones(2)}, r"MinkowskiDistance64 has parameters"),
+        ("haversine", {}, r"HaversineDistance64 has parameters .* for 4 columns"),
+        ("mahalanobis", {"VI": np.eye(3)}, r"MahalanobisDistance64 has parameters"),
+        ("pyfunc", {}, r"PyFuncDistance64 calls a function"),
+    ],
+)
+def test_tree_metrics_sized_for_another_width_are_refused(metric, params, pattern):
+    from sklearn.metrics import DistanceMetric
+
+    if metric == "pyfunc":
+        made = DistanceMetric.get_metric(lambda a, b: 0.0)
+    else:
+        made = DistanceMetric.get_metric(metric, **params)
+    with pytest.raises(UnsafeInputError, match=pattern):
+        check_structures({"tree": _tree_with_metric(made)}, "m.skops")
+    sound = {"seuclidean": {"V": np.ones(4)}, "minkowski": {"p": 3, "w": np.ones(4)},
+             "mahalanobis": {"VI": np.eye(4)}}.get(metric)  # fmt: skip
+    if sound is not None:
+        check_structures({"tree": _tree_with_metric(DistanceMetric.get_metric(metric, **sound))},
+                         "m.skops")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("edit", "pattern"),
+    [
+        (lambda s: setattr(s, "k", -1), r"degree k=-1"),
+        (lambda s: setattr(s, "k", True), r"degree k=True"),
+        (lambda s: setattr(s, "_t", s._t[::-1].copy()), r"unsorted"),
+        (lambda s: setattr(s, "_t", np.where(s._t > 0.5, np.nan, s._t)), r"not finite"),
+        (lambda s: setattr(s, "_t", s._t[:7]), r"too few"),
+        (lambda s: setattr(s, "_t", s._t.astype(np.float32)), r"not a 1-D float64"),
+        (lambda s: setattr(s, "_c", s._c[:2]), r"2 coefficient rows"),
+        (lambda s: setattr(s, "_c", s._c.astype(np.int64)), r"not a float64 or complex128"),
+        (lambda s: setattr(s, "axis", 5), r"axis 5"),
+        (lambda s: setattr(s, "extrapolate", "always"), r"extrapolate='always'"),
+        (lambda s: setattr(s, "_asarray", np.ndarray), r"_asarray"),
+    ],
+)
+def test_inconsistent_splines_are_refused(edit, pattern):
+    from sklearn.preprocessing import SplineTransformer
+
+    model = SplineTransformer(extrapolation="periodic").fit(RNG.rand(30, 2))
+    check_structures(model, "s.skops")
+    edit(model.bsplines_[1])
+    with pytest.raises(UnsafeInputError, match=r"bsplines_/1 \(BSpline\) .*" + pattern):
+        check_structures(model, "s.skops")
+
+
+def test_big_splines_and_neighbors_are_checked_fast():
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.preprocessing import SplineTransformer
+
+    x = RNG.rand(20_000, 20)
+    models = [SplineTransformer(n_knots=2_000).fit(x[:, :5]),
+              KNeighborsRegressor(algorithm="ball_tree", metric="mahalanobis",
+                                  metric_params={"VI": np.eye(20)}).fit(x, x[:, 0])]  # fmt: skip
+    for model in models:
+        start = time.perf_counter()
+        check_structures(model, "big.skops")
+        assert time.perf_counter() - start < 0.5

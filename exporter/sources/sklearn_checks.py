@@ -24,12 +24,30 @@ every object the estimator holds and checks every index against what it indexes,
   n_class * (n_class - 1) / 2, support_ rows inside the training kernel for precomputed kernels.
 - scipy sparse matrices: scipy's own full format check (indices inside the shape, indptr
   monotonic), which loading skips.
+- Distance metrics (a KD/ball tree's, or held by an estimator) and metric_params /
+  effective_metric_params_: Mahalanobis VI (d, d), SEuclidean V (d,), Minkowski w (d,),
+  haversine on 2 columns, for the d columns of the data they measure.
+- scipy BSpline (SplineTransformer), rebuilt without __init__: what __init__ checks (k, knots,
+  coefficient rows, axis, extrapolate) and its own numpy asarray.
+
+And one rule, checked on every object: a loaded model never does I/O or calls a function the
+file chooses when it predicts. Refused: `input='filename'/'file'` (vectorizers open the files
+their input names); any function, partial or class (what skops' FunctionNode, TypeNode and
+PartialNode make) reachable from a prediction attribute, except a numpy ufunc as
+FunctionTransformer/TransformedTargetRegressor func/inverse_func, a plain numpy function as
+FeatureAgglomeration pooling_func and HistGradientBoosting's partial(check_array); callable
+objects in parameters scikit-learn calls when predicting (metric, kernel but for a Gaussian-
+process kernel, func, analyzer, ...). Attributes only fit or score uses (score_func, scoring,
+refit, optimizer, cv, callback, BisectingKMeans' _kmeans_single, scorers) keep their functions.
+Each object is walked once per kind of context and a function at every reference, so a shared
+function cannot hide behind a fit-only attribute.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -45,14 +63,21 @@ class _Bad(Exception):
 
 def check_structures(estimator: Any, where: str) -> None:
     """Refuse (UnsafeInputError, exit 3) an estimator whose compiled structures hold an index
-    outside what it indexes, naming the file (where), the estimator path and the field.
+    outside what it indexes, or that would do I/O or call a function with arguments from the
+    file when it predicts, naming the file (where), the estimator path and the field.
     Walks pipelines, ensembles, meta-estimators and every attribute they hold."""
-    for path, obj, width in _walk(estimator, where):
-        check = _checker(obj)
-        if check is None:
-            continue
+    for path, obj, width, context in _walk(estimator, where):
         try:
-            check(obj, width)
+            _check_policy(obj, context)
+        except _Bad as exc:
+            raise UnsafeInputError(
+                f"{where}: {path or 'the estimator'} {exc}; refused, a loaded model never reads "
+                "files or runs a function the file chooses when it predicts (re-save the model "
+                "without it)"
+            ) from None
+        try:
+            for check in _checkers(obj):
+                check(obj, width)
         except _Bad as exc:
             raise UnsafeInputError(
                 f"{where}: {path or 'the estimator'} ({type(obj).__name__}) {exc}; refused, "
@@ -69,26 +94,49 @@ def check_structures(estimator: Any, where: str) -> None:
 # ---------------------------------------------------------------- the walk
 
 
-def _walk(root: Any, where: str) -> Iterator[tuple[str, Any, int | None]]:
-    """(path, object, n_features of the nearest enclosing estimator) for every object held
-    (scalars aside), each once, without recursion."""
-    seen: set[int] = set()
-    stack: list[tuple[str, Any, int | None]] = [("", root, None)]
+class _Context(NamedTuple):
+    """Where an object sits: the nearest scikit-learn object holding it, the attribute, whether
+    it is that attribute's value itself, and whether only fitting or scoring uses it."""
+
+    owner: Any = None
+    attribute: str = ""
+    direct: bool = False
+    fit_only: bool = False
+
+
+def _walk(root: Any, where: str) -> Iterator[tuple[str, Any, int | None, _Context]]:
+    """(path, object, n_features of the nearest enclosing estimator, context) for every object
+    held (scalars aside), without recursion. Each object is walked once per kind of context
+    (fit-only or not); a function is yielded at every reference, as where it sits decides."""
+    seen: set[tuple[int, bool]] = set()
+    stack: list[tuple[str, Any, int | None, _Context]] = [("", root, None, _Context())]
+    visits = 0
     while stack:
-        path, obj, width = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if len(seen) > MAX_OBJECTS:
+        path, obj, width, context = stack.pop()
+        visits += 1
+        if visits > MAX_OBJECTS:
             raise UnsafeInputError(
                 f"{where}: the model holds more than {MAX_OBJECTS:,} objects; refused"
             )
+        if not _is_code(obj):
+            if (id(obj), context.fit_only) in seen:
+                continue
+            seen.add((id(obj), context.fit_only))
         own = getattr(obj, "n_features_in_", None) if _is_sklearn(obj) else None
         width = own if isinstance(own, (int, np.integer)) else width
-        yield path, obj, width
+        yield path, obj, width, context
         for key, child in _children(obj):
             if child is not None and not isinstance(child, _SCALARS):
-                stack.append((f"{path}/{key}" if path else str(key), child, width))
+                inner = _inner_context(obj, key, context)
+                stack.append((f"{path}/{key}" if path else str(key), child, width, inner))
+
+
+def _inner_context(obj: Any, key: Any, context: _Context) -> _Context:
+    """The context of what obj holds under key."""
+    if not _is_sklearn(obj):
+        return context._replace(direct=False)
+    fit_only = context.fit_only or key in FIT_ONLY or isinstance(obj, _scorer_base())
+    return _Context(obj, str(key), True, fit_only)
 
 
 def _is_sklearn(obj: Any) -> bool:
@@ -110,16 +158,20 @@ def _children(obj: Any) -> Iterator[tuple[Any, Any]]:
     return iter(())
 
 
-def _checker(obj: Any):
-    """The check for obj's class (None when it has nothing compiled code indexes)."""
+def _checkers(obj: Any) -> list:
+    """The checks for obj: its class's (none when it has nothing compiled code indexes) and,
+    for scikit-learn objects with distance-metric parameters, theirs."""
     import scipy.sparse as sp
 
-    if sp.issparse(obj):
-        return _check_sparse
+    found = [_check_sparse] if sp.issparse(obj) else []
     for cls, check in _CHECKS():
         if isinstance(obj, cls):
-            return check
-    return None
+            found.append(check)
+            break
+    held = getattr(obj, "__dict__", None) if _is_sklearn(obj) else None
+    if isinstance(held, dict) and ("metric_params" in held or "effective_metric_params_" in held):
+        found.append(_check_metric_params)
+    return found
 
 
 def _fail(message: str) -> None:
@@ -128,6 +180,185 @@ def _fail(message: str) -> None:
 
 def _ints(values: np.ndarray) -> np.ndarray:
     return np.asarray(values).astype(np.int64, copy=False)
+
+
+# ---------------------------------------------------------------- no I/O, no file-chosen calls
+
+# Attributes only fit (or score) uses, never predict/transform: the functions they hold
+# (trusted ones: score functions, scorers' metrics, k-means runs) are not called by `verify`.
+FIT_ONLY = frozenset({"score_func", "scoring", "refit", "optimizer", "callback", "cv",
+                      "_kmeans_single"})  # fmt: skip
+# Parameters scikit-learn calls at predict/transform time when they hold a callable.
+CALL_PARAMS = ("metric", "effective_metric_", "func", "inverse_func", "kernel", "affinity",
+               "analyzer", "preprocessor", "tokenizer", "strip_accents", "importance_getter",
+               "feature_names_out", "pooling_func", "dissimilarity")  # fmt: skip
+_SCALAR_TYPES = (np.generic, int, float, complex, str, bytes, bool)
+
+
+def _check_policy(obj: Any, context: _Context) -> None:
+    """A model never does I/O or calls a function the file chooses when it predicts."""
+    if _is_code(obj):
+        if not (context.fit_only or _allowed_code(obj, context)):
+            _fail(
+                f"holds {_describe(obj)}, which scikit-learn would call with arguments from "
+                "the file or the data when predicting"
+            )
+        return
+    if not _is_sklearn(obj) or not isinstance(getattr(obj, "__dict__", None), dict):
+        return
+    source = vars(obj).get("input")
+    if isinstance(source, str) and source in ("filename", "file"):
+        _fail(f"has input={source!r}: transform would open and read the files its input names")
+    for name in CALL_PARAMS:
+        value = vars(obj).get(name)
+        if callable(value) and not _is_code(value) and not _callable_data(name, value):
+            _fail(f"holds a callable {type(value).__name__} as {name}, which predicting calls")
+
+
+def _is_code(value: Any) -> bool:
+    """What a file can name to be called: functions (Python, builtin, numpy, Cython), ufuncs,
+    partials and classes beyond scalar types. Callable objects of scikit-learn or
+    scipy.interpolate classes (kernels, scorers, splines, IsotonicRegression's interp1d) are
+    walked and checked as objects."""
+    if not callable(value):
+        return False
+    if isinstance(value, type):
+        return not (value is object or issubclass(value, _SCALAR_TYPES))
+    return not type(value).__module__.startswith(("sklearn.", "scipy.interpolate."))
+
+
+def _allowed_code(func: Any, context: _Context) -> bool:
+    """The functions a predicting model may hold as an attribute's value: a numpy ufunc as
+    FunctionTransformer/TransformedTargetRegressor func or inverse_func (pure elementwise math
+    that checks its own arguments), a plain numpy function as FeatureAgglomeration's
+    pooling_func (called with the data only), HistGradientBoosting's check_array partial."""
+    if not context.direct:
+        return False
+    if context.attribute in ("func", "inverse_func"):
+        return isinstance(func, np.ufunc) or _is_check_array(func)
+    if context.attribute == "pooling_func":
+        module = getattr(func, "__module__", None) or ""
+        plain = not isinstance(func, (type, functools.partial))
+        return isinstance(func, np.ufunc) or (plain and module.split(".")[0] == "numpy")
+    return False
+
+
+def _is_check_array(func: Any) -> bool:
+    """partial(check_array, dtype=..., ensure_all_finite=...) as HistGradientBoosting builds it
+    for its numeric columns (validation only, whatever the keyword values)."""
+    from sklearn.utils.validation import check_array
+
+    return (
+        isinstance(func, functools.partial)
+        and func.func is check_array
+        and not func.args
+        and set(func.keywords) <= {"dtype", "ensure_all_finite", "force_all_finite"}
+    )
+
+
+def _callable_data(name: str, value: Any) -> bool:
+    """Callable objects that are data where they sit: Gaussian-process kernels as a kernel."""
+    from sklearn.gaussian_process.kernels import Kernel
+
+    return name in ("kernel", "kernel_") and isinstance(value, Kernel)
+
+
+def _describe(func: Any) -> str:
+    if isinstance(func, functools.partial):
+        return f"a functools.partial of {_describe(func.func)}"
+    name = getattr(func, "__qualname__", None) or type(func).__name__
+    return f"the function {getattr(func, '__module__', None) or '?'}.{name}"
+
+
+def _scorer_base() -> type:
+    from sklearn.metrics._scorer import _BaseScorer
+
+    return _BaseScorer
+
+
+def _bspline_class() -> type:
+    from scipy.interpolate import BSpline
+
+    return BSpline
+
+
+# ---------------------------------------------------------------- distance metrics
+
+
+def _check_metric_params(est: Any, width: int | None) -> None:
+    """metric_params / effective_metric_params_: VI (d, d), V (d,) or (d, d), w (d,) for the
+    d columns the estimator's data has (Mahalanobis' compiled code reads VI by d)."""
+    d = _data_width(est)
+    for name in ("metric_params", "effective_metric_params_"):
+        params = vars(est).get(name)
+        if not isinstance(params, dict) or d is None:
+            continue
+        for key, shapes in (("VI", [(d, d)]), ("V", [(d,), (d, d)]), ("w", [(d,)])):
+            value = params.get(key)
+            if value is not None and np.shape(value) not in shapes:
+                _fail(f"has {name}[{key!r}] of shape {np.shape(value)} for {d} features")
+
+
+def _data_width(est: Any) -> int | None:
+    """The number of columns of a neighbors model's stored data (else n_features_in_)."""
+    data = vars(est).get("_fit_X")
+    if isinstance(data, np.ndarray) and data.ndim == 2:
+        return int(data.shape[1])
+    own = vars(est).get("n_features_in_")
+    return int(own) if isinstance(own, (int, np.integer)) else None
+
+
+def _check_distance_metric(metric: Any, width: int | None) -> None:
+    """A DistanceMetric's parameters sized for the d columns it measures: Mahalanobis mat
+    (d, d), SEuclidean vec (d,), Minkowski w empty or (d,), haversine 2 columns; never a
+    Python function (PyFuncDistance calls it with kwargs from the file)."""
+    kind = type(metric).__name__.rstrip("0123456789")
+    name = type(metric).__name__
+    if kind == "PyFuncDistance":
+        _fail(f"metric {name} calls a function from the file with arguments from the file")
+    if width is None:
+        return
+    state = metric.__getstate__()
+    vec, mat = np.asarray(state[1]), np.asarray(state[2])
+    wrong = {
+        "MahalanobisDistance": mat.shape != (width, width),
+        "SEuclideanDistance": vec.shape != (width,),
+        "MinkowskiDistance": vec.size not in (0, width) or vec.ndim != 1,
+        "HaversineDistance": width != 2,
+    }.get(kind, False)
+    if wrong:
+        _fail(f"metric {name} has parameters of shape {vec.shape}/{mat.shape} for {width} columns")
+
+
+# ---------------------------------------------------------------- splines
+
+
+def _check_bspline(spline: Any, width: int | None) -> None:
+    """scipy BSpline, rebuilt without __init__: what __init__ checks and evaluate_spline
+    relies on (k >= 0, t 1-D sorted finite float64 with 2k + 2 knots or more, c float or
+    complex with at least len(t) - k - 1 rows), and its own numpy asarray."""
+    from scipy._lib.array_api_compat.numpy import asarray
+
+    state = vars(spline)
+    t, c, k = state.get("_t"), state.get("_c"), state.get("k")
+    if state.get("_asarray", asarray) not in (asarray, np.asarray):
+        _fail("holds a function other than numpy's asarray as _asarray")
+    if not isinstance(k, (int, np.integer)) or isinstance(k, (bool, np.bool_)) or k < 0:
+        _fail(f"has degree k={k!r}, not a non-negative integer")
+    if not isinstance(t, np.ndarray) or t.dtype != np.float64 or t.ndim != 1:
+        _fail("has knots t that are not a 1-D float64 array")
+    n = t.size - int(k) - 1
+    if n < int(k) + 1 or not np.isfinite(t).all() or (np.diff(t) < 0).any() or t[n] <= t[k]:
+        _fail(f"has {t.size} knots for degree {k}: too few, unsorted, not finite or one interval")
+    if not isinstance(c, np.ndarray) or c.dtype not in (np.float64, np.complex128) or c.ndim < 1:
+        _fail("has coefficients c that are not a float64 or complex128 array")
+    if c.shape[0] < n:
+        _fail(f"has {c.shape[0]} coefficient rows for {t.size} knots of degree {k} (needs {n})")
+    axis, extrapolate = state.get("axis"), state.get("extrapolate")
+    if not isinstance(axis, (int, np.integer)) or not 0 <= axis < c.ndim:
+        _fail(f"has axis {axis!r} outside the coefficients' {c.ndim} dimensions")
+    if not (isinstance(extrapolate, (bool, np.bool_)) or extrapolate == "periodic"):
+        _fail(f"has extrapolate={extrapolate!r}, not a bool or 'periodic'")
 
 
 # ---------------------------------------------------------------- decision trees
@@ -361,6 +592,7 @@ def _check_binary_tree(tree: Any, width: int | None) -> None:
     internal = np.flatnonzero(node_data["is_leaf"] == 0)
     if internal.size and 2 * int(internal.max()) + 2 >= n_nodes:
         _fail(f"node_data marks a node internal whose children are beyond n_nodes {n_nodes}")
+    _check_distance_metric(state[11], data.shape[1])
     weights = state[12]
     if weights is not None and np.asarray(weights).shape != (n,):
         _fail(f"sample_weight has shape {np.asarray(weights).shape}, not ({n},)")
@@ -380,9 +612,10 @@ def _check_libsvm(est: Any, width: int | None) -> None:
     n_support = _ints(est._n_support)
     support, vectors = np.asarray(est.support_), est.support_vectors_
     n_class, count = n_support.size, support.shape[0] if support.ndim == 1 else -1
-    precomputed = (
-        isinstance(est.kernel, str) and est.kernel == "precomputed"
-    )  # libsvm then reads support_, not vectors
+    # precomputed and callable kernels: libsvm reads columns support_ of a kernel matrix
+    precomputed = (isinstance(est.kernel, str) and est.kernel == "precomputed") or callable(
+        est.kernel
+    )
     if count < 0 or (vectors.shape[0] != count and not precomputed):
         _fail(f"support_ ({support.shape}) and support_vectors_ ({vectors.shape}) disagree")
     if est._impl in ("c_svc", "nu_svc"):
@@ -435,6 +668,7 @@ def _CHECKS() -> list[tuple[type, Any]]:
         from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import (
             BaseHistGradientBoosting,
         )
+        from sklearn.metrics import DistanceMetric
         from sklearn.neighbors import _ball_tree, _kd_tree
         from sklearn.svm._base import BaseLibSVM
         from sklearn.tree._tree import Tree
@@ -450,6 +684,8 @@ def _CHECKS() -> list[tuple[type, Any]]:
                 for name in ("BinaryTree64", "BinaryTree32")
             ),
             (BaseLibSVM, _check_libsvm),
+            (DistanceMetric, _check_distance_metric),
+            (_bspline_class(), _check_bspline),
         ]
     return _CHECK_TABLE
 
