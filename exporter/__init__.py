@@ -8,7 +8,6 @@ report = exporter.validate("weights.npz")  # schema, shapes, dtypes, sha256 of e
 
 __version__ = "0.1.0"
 
-from .api import export, inspect, load, validate
 from .errors import (
     CheckFailed,
     ExporterError,
@@ -18,7 +17,28 @@ from .errors import (
     UnsupportedError,
     UsageError,
 )
-from .weightset import ModelInfo, Tensor, WeightSet
+
+# The verbs and the WeightSet classes are imported on first use: `exporter --version` and the
+# errors never pay for numpy and the readers.
+_LAZY = {
+    "export": "api", "inspect": "api", "load": "api", "validate": "api",
+    "ModelInfo": "weightset", "Tensor": "weightset", "WeightSet": "weightset",
+}  # fmt: skip
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'exporter' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "CheckFailed",

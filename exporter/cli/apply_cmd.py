@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .. import api
-from .common import Force, Trust, handle_errors, info
+from .common import Force, Trust, api, handle_errors, info
 
 
 @handle_errors

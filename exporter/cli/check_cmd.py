@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .. import api
-from .common import Config, Force, Json, Trust, Via, emit_json, err, handle_errors, info
+from .common import Config, Force, Json, Trust, Via, api, emit_json, err, handle_errors, info
 
 
 @handle_errors

@@ -9,9 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import api
 from ..errors import ExporterError, UsageError
-from ..writers import format_for, writers
 from .common import (
     INTERNAL_ERROR,
     Config,
@@ -20,9 +18,11 @@ from .common import (
     ProgressBar,
     Trust,
     Via,
+    api,
     err,
     handle_errors,
     info,
+    writers_module,
 )
 
 EXTENSIONS = {"npz": ".npz", "json": ".json", "csv": ".csv", "safetensors": ".safetensors"}
@@ -50,7 +50,7 @@ def export_one(
         from ..store import store_export
 
         fmt = fmt or "npz"
-        file_name = "weights" + EXTENSIONS[format_for("", fmt).format]
+        file_name = "weights" + EXTENSIONS[writers_module.format_for("", fmt).format]
 
         def write(path: Path) -> dict[str, Any]:
             return api.export(ws, path, format=fmt, progress=bar, **{**write_opts, "force": False})
@@ -60,7 +60,7 @@ def export_one(
     manifest = api.export(ws, out, format=fmt, progress=bar, **write_opts)
     return {"source": source, "out": str(out), "tensors": manifest["totals"]["tensors"],
             "parameters": manifest["totals"]["parameters"], "warnings": manifest.get("warnings", []),
-            "folder": format_for(out, fmt).is_dir}  # fmt: skip
+            "folder": writers_module.format_for(out, fmt).is_dir}  # fmt: skip
 
 
 _busy = False  # in a --jobs worker: an export is running (Ctrl-C must clean up, not just exit)
@@ -130,7 +130,7 @@ def _plan(
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"with several sources, -o names a folder; {out} is a file")
-    ext = EXTENSIONS[format_for("", fmt).format]
+    ext = EXTENSIONS[writers_module.format_for("", fmt).format]
     targets = [(s, str(folder / f"{stem(s)}{ext}")) for s in sources]
     by_target: dict[str, list[str]] = {}
     for source, target in targets:
@@ -155,7 +155,7 @@ def _check_csv_layout(layout: str, out: str | None, fmt: str | None, store: str 
         return
     chosen = fmt or ("npz" if store or not out else None)
     with contextlib.suppress(UsageError):  # no format yet: _plan says what to give
-        chosen = chosen or format_for(out or "", None).format
+        chosen = chosen or writers_module.format_for(out or "", None).format
     if chosen and chosen.lower() != "csv":
         raise UsageError(f"--csv-layout long applies to CSV exports; this export is {chosen}")
 
@@ -234,8 +234,10 @@ def export(
     Several sources: -o is a folder and each becomes <folder>/<name>.<ext>; --jobs N runs N processes.
     --store DIR keeps versions: DIR/<model>/v1, v2, ... and DIR/<model>/index.json.
     """
-    if format and format.lower() not in writers():
-        raise UsageError(f"unknown format {format!r}; registered: {', '.join(writers().names())}")
+    if format and format.lower() not in writers_module.writers():
+        raise UsageError(
+            f"unknown format {format!r}; registered: {', '.join(writers_module.writers().names())}"
+        )
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if name and len(sources) > 1:

@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .. import api
-from .common import Config, IncludeOptimizer, Json, Trust, Via, emit_json, err, handle_errors
+from .common import Config, IncludeOptimizer, Json, Trust, Via, api, emit_json, err, handle_errors
 
 
 def _fmt(value: float | None) -> str:

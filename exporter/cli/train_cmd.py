@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from .common import Force, ProgressBar, handle_errors, info
@@ -128,5 +127,7 @@ def sklearn_command(
     for name in ("coef_", "intercept_"):
         value = getattr(run.estimator, name, None)
         if value is not None:
+            import numpy as np
+
             shown = value if np.size(value) <= 10 else f"array of shape {np.shape(value)}"
             info(f"{name} = {shown}")

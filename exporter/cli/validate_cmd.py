@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .. import api
-from .common import Json, emit_json, err, handle_errors
+from .common import Json, api, emit_json, err, handle_errors
 
 
 @handle_errors
