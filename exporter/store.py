@@ -74,19 +74,25 @@ def locked(folder: Path) -> Iterator[None]:
 def _open_lock(path: Path) -> int:
     """Open (or create) the lock file without following a symlink and without truncating, and
     only if it is a regular file: a planted link or FIFO never makes the store touch another file."""
-    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-    try:
-        fd = os.open(path, flags, 0o644)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise UnsafeInputError(
-                f"{path} is a symlink; exporter never writes through one: remove it and run again"
-            ) from None
-        raise UsageError(f"cannot open the store lock {path}: {exc.strerror or exc}") from None
+    fd = _open_no_link(path, os.O_RDWR | os.O_CREAT, "cannot open the store lock", UsageError)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise UnsafeInputError(f"{path} is not a regular file; remove it and run again")
     return fd
+
+
+def _open_no_link(path: Path, flags: int, failure: str, error: type) -> int:
+    """os.open without following a symlink or blocking on a FIFO; a link is UnsafeInputError,
+    any other failure `error` with the `failure` text."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeInputError(
+                f"{path} is a symlink; exporter never reads or writes through one: remove it "
+                "and run again"
+            ) from None
+        raise error(f"{failure} {path}: {exc.strerror or exc}") from None
 
 
 def read_index(folder: Path) -> dict[str, Any]:
@@ -102,14 +108,7 @@ def read_index(folder: Path) -> dict[str, Any]:
 
 def _read_regular(path: Path, limit: int) -> bytes:
     """The bytes of path, refused when it is a symlink, not a regular file, or over limit."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise UnsafeInputError(
-                f"{path} is a symlink; exporter never reads through one: replace it with the file"
-            ) from None
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    fd = _open_no_link(path, os.O_RDONLY, "cannot read", InputError)
     with open(fd, "rb") as handle:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
