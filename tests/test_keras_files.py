@@ -355,13 +355,14 @@ def test_detection_is_by_content(small, tmp_path):
 
 def test_tensors_are_lazy_and_files_close(small):
     import gc
+    import inspect
     import weakref
 
     _, paths = small["keras", "conv_bn"]
     ws = read_path(paths["keras"])
     first = next(iter(ws))
     assert callable(first.source)
-    cells = [c.cell_contents for c in first.source.__closure__]
+    cells = [c.cell_contents for c in inspect.unwrap(first.source).__closure__]
     handle = next(c for c in cells if hasattr(c, "file"))
     ref = weakref.ref(handle)
     h5 = handle.file

@@ -130,3 +130,62 @@ def test_inputs_that_are_a_fifo_end_at_once(tmp_path):
     )
     assert done.stdout.startswith("refused"), done
     assert InputSpec  # imported for the script's sake
+
+
+# ---------------------------------------------------------------- found in the final review
+
+
+def test_a_damaged_compressed_npz_member_is_exit_3(tmp_path, cli):
+    """zlib.error is not an OSError: it used to escape every handler (exit 4)."""
+    path = tmp_path / "bad.npz"
+    np.savez_compressed(path, a=np.arange(100_000, dtype=np.float64))
+    assert cli("inspect", path).exit_code == 0  # the positive control
+    data = bytearray(path.read_bytes())
+    data[200:250] = b"\x00" * 50  # inside the deflated member
+    path.write_bytes(bytes(data))
+    for command in ("inspect", "export"):
+        args = [command, path] + (["-o", tmp_path / "out.npz"] if command == "export" else [])
+        result = cli(*args)
+        assert result.exit_code == 3, result
+        assert len(_lines(result)) == 1 and path.name in result.stderr
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_a_damaged_hdf5_chunk_read_lazily_is_exit_3(tmp_path, cli):
+    """Tensors are read after the reader returns; a filter failure then was exit 4."""
+    import h5py
+
+    path = tmp_path / "bad.weights.h5"
+    with h5py.File(path, "w") as handle:
+        handle.create_group("layers/dense/vars").attrs["name"] = "dense"
+        handle.create_dataset(
+            "layers/dense/vars/0", data=np.arange(40_000, dtype=np.float32).reshape(200, 200),
+            compression="gzip", chunks=(50, 200),
+        )  # fmt: skip
+        handle.create_group("vars")
+        offset = handle["layers/dense/vars/0"].id.get_chunk_info(1).byte_offset
+    assert cli("inspect", path).exit_code == 0  # the positive control
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+    result = cli("export", path, "-o", tmp_path / "out.npz")
+    assert result.exit_code == 3, result
+    assert len(_lines(result)) == 1 and path.name in result.stderr
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_verify_refuses_external_data_with_a_negative_dimension(tmp_path):
+    """verify inlines external data itself; a negative dim gave a negative read size (exit 4)."""
+    import onnx
+    import onnx_models as om
+
+    from exporter.errors import InputError
+    from exporter.sources.onnx_external import inline_external_data
+
+    path, _ = om.external_model(tmp_path)
+    model = onnx.load(path, load_external_data=False)
+    assert inline_external_data(model, tmp_path, "m.onnx") == 2  # the positive control
+    model = onnx.load(path, load_external_data=False)
+    model.graph.initializer[0].dims[:] = [-4]
+    with pytest.raises(InputError, match="negative"):
+        inline_external_data(model, tmp_path, "m.onnx")

@@ -7,10 +7,13 @@ import time; only readers that go through a framework's API (keras_api) do, when
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import struct
+import tokenize
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,7 +155,7 @@ def read_path(source: str | os.PathLike, options: ReadOptions | None = None) -> 
             from .keras_api import read_via_keras
 
             return read_via_keras(opened, options)
-        return detect(opened).read(opened, options)
+        return _guard_lazy_reads(detect(opened).read(opened, options), path)
     except ExporterError as exc:
         raise _naming_file(exc, path) from None
     except DAMAGE_ERRORS as exc:
@@ -166,8 +169,33 @@ def read_path(source: str | os.PathLike, options: ReadOptions | None = None) -> 
 # should turn these into clear InputErrors itself; this is the safety net at the boundary.
 DAMAGE_ERRORS = (
     OSError, KeyError, ValueError, EOFError, OverflowError, RuntimeError, zipfile.BadZipFile,
-    struct.error,
+    struct.error, zlib.error, tokenize.TokenError,
 )  # fmt: skip
+
+
+def _guard_lazy_reads(ws: WeightSet, path: Path) -> WeightSet:
+    """Tensors are read after read_path returns (a damaged compressed member or HDF5 chunk shows
+    only then): the same safety net, around every tensor's loader, naming the file and tensor."""
+    for tensor in ws:
+        if callable(tensor.source):
+            tensor.source = _guarded(tensor.source, path, tensor.name)
+    return ws
+
+
+def _guarded(load: Any, path: Path, name: str) -> Any:
+    @functools.wraps(load)  # __wrapped__: the reader's own loader stays reachable
+    def guarded_load() -> Any:
+        try:
+            return load()
+        except ExporterError as exc:
+            raise _naming_file(exc, path) from None
+        except DAMAGE_ERRORS as exc:
+            raise InputError(
+                f"{path}: tensor {name!r} cannot be read, the file is damaged "
+                f"({type(exc).__name__}: {_one_line(exc)})"
+            ) from None
+
+    return guarded_load
 
 
 def _one_line(exc: BaseException) -> str:

@@ -14,15 +14,17 @@ import json
 import math
 import os
 import re
+import tokenize
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import manifest as mf
-from ..archive import open_zip, stored_range
+from ..archive import open_zip, read_member, stored_range
 from ..dtypes import dtype_from_name, dtype_name, is_float
 from ..errors import ExporterError, InputError, UnsafeInputError
 from ..mapping import file_array
@@ -32,6 +34,12 @@ from ..weightset import ModelInfo, Tensor, WeightSet, sha256_of
 from . import DAMAGE_ERRORS, READERS, ZIP_MAGIC, Probe, Reader, ReadOptions
 
 # ---------------------------------------------------------------- NPZ
+
+# What reading a damaged .npy member raises: numpy parses its header with tokenize/ast, and a
+# deflated member fails in zlib.
+NPY_ERRORS = (
+    ValueError, OSError, zipfile.BadZipFile, SyntaxError, EOFError, zlib.error, tokenize.TokenError,
+)  # fmt: skip
 
 
 def _is_npz(probe: Probe) -> bool:
@@ -59,7 +67,7 @@ def _npy_header(
             )
             shape, fortran, dtype = read_header(handle)
             header_size = handle.tell()
-    except (ValueError, OSError, zipfile.BadZipFile, SyntaxError, EOFError) as exc:
+    except NPY_ERRORS as exc:
         raise InputError(f"{where}: member {member!r} is damaged or not a .npy ({exc})") from None
     if dtype.hasobject:
         raise UnsafeInputError(f"{where}: member {member!r} holds Python objects (pickle); refused")
@@ -92,7 +100,7 @@ def _npy_loader(source: InputFile, member: str, dtype: np.dtype):
                 archive.open(member) as handle,
             ):
                 array = np.lib.format.read_array(handle, allow_pickle=False)
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        except NPY_ERRORS as exc:
             raise InputError(f"{path}: member {member!r} cannot be read ({exc})") from None
         return _native(array, dtype)
 
@@ -161,7 +169,7 @@ def _manifest_text(archive: zipfile.ZipFile, path: Path) -> bytes | None:
             if size > MAX_MANIFEST_BYTES:
                 raise InputError(f"{path}: {member} is {size:,} bytes; refused")
             if member == "manifest.json":
-                return archive.read(member)
+                return read_member(archive, member, str(path))
             dtype, shape, _fortran, _size = _npy_header(archive, member, str(path))
             if shape or dtype.kind not in "SU":  # declared bytes == stored bytes <= the bound
                 return None

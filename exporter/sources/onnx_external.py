@@ -17,7 +17,6 @@ file) is InputError. Each is one line naming the tensor.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..archive import declared_nbytes
 from ..errors import InputError, UnsupportedError
 from ..mapping import file_array
 from ..safe_open import Folder, Identity, identity, relative_parts
@@ -154,7 +154,7 @@ def _stored_bytes(tensor, label: str) -> int:
         dtype = np.dtype(object)
     if dtype.kind == "O":
         raise UnsupportedError(f"{label}: external data of this dtype is not supported")
-    return math.prod(int(d) for d in tensor.dims) * dtype.itemsize
+    return declared_nbytes(tensor.dims, dtype.itemsize, label)  # refuses negative dims
 
 
 def inline_external_data(model, folder: Folder | Path, where: str) -> int:
