@@ -141,7 +141,7 @@ def _tower_class(keras):
             super().__init__(**kwargs)
             self.left, self.norm = (
                 keras.layers.Dense(3, name="left"),
-                keras.layers.BatchNormalization(),
+                keras.layers.BatchNormalization(name="batch_normalization"),  # not auto-named
             )
 
         def call(self, x):
