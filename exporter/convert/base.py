@@ -32,7 +32,7 @@ class ConvertOptions:
     seed: int = 0
     zipmap: bool = False  # sklearn classifiers: keep skl2onnx's ZipMap (list of dicts) output
     double: bool = False  # sklearn: float64 inputs (DoubleTensorType)
-    trust: bool = False  # allow pickle/joblib sources, SavedModels with file I/O ops
+    trust: bool = False  # allow pickle/joblib, Keras configs holding code or paths, SavedModels
 
     def tolerances(self, double: bool) -> tuple[float, float]:
         atol, rtol = (1e-9, 1e-7) if double else (1e-4, 1e-3)
