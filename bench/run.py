@@ -387,7 +387,7 @@ class Bench:
             f"cold start: {name}", wall_cpu(ours), wall_cpu(other), COLD_NAMES[base],
             f"{ratio:.2f}x the time (CPU {ours['cpu'] / other['cpu']:.2f}x)", f"<= {target:g}x",
             yes(ratio <= target), f"{ours['peak']:.0f} vs {other['peak']:.0f} MB",
-            f"imports {share['time']:.2f} s of it" + (f"; imports {unwanted}!" if unwanted else ""),
+            f"importing exporter.cli.app alone: {share['time']:.2f} s" + (f"; imports {unwanted}!" if unwanted else ""),
             **spreads(ours, other),
         )  # fmt: skip
         self.notes.append(f"{name}: slowest imports (cumulative ms) {slowest}")
