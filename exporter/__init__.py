@@ -6,9 +6,7 @@ exporter.export(ws, "weights.npz")         # NPZ, JSON, CSV folder, safetensors
 report = exporter.validate("weights.npz")  # schema, shapes, dtypes, sha256 of every tensor
 """
 
-__version__ = "0.1.0"
-
-from .errors import (
+from exporter.core.errors import (
     CheckFailed,
     ExporterError,
     InputError,
@@ -17,12 +15,13 @@ from .errors import (
     UnsupportedError,
     UsageError,
 )
+from exporter.core.version import __version__
 
 # The verbs and the WeightSet classes are imported on first use: `exporter --version` and the
 # errors never pay for numpy and the readers.
 _LAZY = {
     "export": "api", "inspect": "api", "load": "api", "validate": "api",
-    "ModelInfo": "weightset", "Tensor": "weightset", "WeightSet": "weightset",
+    "ModelInfo": "core.weightset", "Tensor": "core.weightset", "WeightSet": "core.weightset",
 }  # fmt: skip
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ExporterError, InputError, UnsafeInputError
-from .sources import ReadOptions, read_object, read_path
-from .weightset import Tensor, WeightSet, sha256_of
-from .writers import WriteOptions, write
+from exporter.core.errors import ExporterError, InputError, UnsafeInputError, UsageError
+from exporter.core.weightset import Tensor, WeightSet, sha256_of
+from exporter.readers import ReadOptions, read_path
+from exporter.writers import WriteOptions, write
 
 Source = str | os.PathLike | Any
 
@@ -34,6 +34,25 @@ def load(
     if isinstance(source, (str, os.PathLike)):
         return read_path(source, options)
     return read_object(source, options)
+
+
+def read_object(obj: Any, options: ReadOptions | None = None) -> WeightSet:
+    """A WeightSet from an in-memory model: any Keras Model or Layer (Keras 3 or tf-keras,
+    subclassed ones included, told by isinstance against the framework's base classes) or a
+    fitted scikit-learn estimator."""
+    options = options or ReadOptions()
+    if isinstance(obj, WeightSet):
+        return obj
+    from exporter.models.keras.api import is_keras_object, weightset_from_model
+
+    if is_keras_object(obj):
+        return weightset_from_model(obj, include_optimizer=options.include_optimizer)
+    module = type(obj).__module__.split(".")[0]
+    if module == "sklearn" or hasattr(obj, "get_params"):
+        from exporter.models.sklearn.api import weightset_from_estimator
+
+        return weightset_from_estimator(obj)
+    raise UsageError(f"cannot read a {type(obj).__module__}.{type(obj).__name__} object")
 
 
 def export(
@@ -198,3 +217,13 @@ def validate(path: str | os.PathLike) -> ValidationReport:
                 }
             )
     return report
+
+
+def check_output(out: str | os.PathLike, force: bool = False) -> None:
+    """Refuse an output that exists (without force) now, before long work: OutputExistsError.
+    Publishing checks again at the end; this only saves the work."""
+    from pathlib import Path
+
+    from exporter.files.publish import check_destination
+
+    check_destination(Path(out), force)

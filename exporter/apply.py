@@ -12,16 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from . import frameworks
-from .errors import InputError, UnsupportedError, UsageError
-from .outputs import atomic_file
-from .safe_open import InputFile
-from .sources import HDF5_MAGIC, ZIP_MAGIC, probe
-from .weightset import WeightSet
+from exporter.core import frameworks
+from exporter.core.errors import InputError, UnsupportedError, UsageError
+from exporter.core.weightset import WeightSet
+from exporter.files.inputs import InputFile
+from exporter.files.publish import atomic_file
+from exporter.readers import HDF5_MAGIC, ZIP_MAGIC, probe
 
 
 def _problems(model: Any, ws: WeightSet) -> tuple[list[tuple[Any, str]], list[str]]:
-    from .sources.keras_api import canonical_names
+    from exporter.models.keras.api import canonical_names
 
     names = canonical_names(model)
     pairs, problems = [], []
@@ -74,7 +74,7 @@ def apply_weights(
     if weights.info.naming != "canonical":
         raise InputError("the weights have positional names; apply needs canonical names")
     frameworks.keras()
-    from .sources.keras_api import load_keras_model
+    from exporter.models.keras.api import load_keras_model
 
     model = load_keras_model(opened, trust=trust)
     pairs, problems = _problems(model, weights)

@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "models").mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    from . import api
-    from .train import data, keras_train, sklearn_train
+    from exporter import api
+    from exporter.train import data, keras_train, sklearn_train
 
     say("1. scikit-learn: LinearRegression on X=[[1,1],[1,2],[2,2],[2,3]], y = X.[1,2] + 3 + noise")
     sk = sklearn_train.train(
@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _convert_step(out: Path, sk_path: Path, keras_path: Path) -> int:
-    from . import api
-    from .convert import convert
+    from exporter import api
+    from exporter.convert import convert
 
     say("5. Convert both models to ONNX and check them numerically with onnxruntime")
     status = 0

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UsageError
-from .weightset import Tensor, WeightSet
+from exporter.core.errors import UsageError
+from exporter.core.weightset import Tensor, WeightSet
 
 
 @dataclass

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import manifest as mf
-from . import schemas
-from .errors import InputError
-from .outputs import atomic_file
-from .weightset import WeightSet
+from exporter.core.errors import InputError
+from exporter.core.weightset import WeightSet
+from exporter.files.publish import atomic_file
+from exporter.formats import manifest as mf
+from exporter.formats import schemas
 
 SPEC_FORMAT = "exporter.spec"
 SPEC_VERSION = "1.0.0"
@@ -52,7 +52,7 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
     """A spec from a spec file, an export manifest (manifest.json) or an export's own manifest."""
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".json":
-        from .archive import parse_document, read_document
+        from exporter.files.archive import parse_document, read_document
 
         document = parse_document(read_document(path), str(path))
         if isinstance(document, dict) and document.get("format") == SPEC_FORMAT:
@@ -60,7 +60,7 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
             return document
         if isinstance(document, dict) and document.get("format") == mf.FORMAT:
             return _from_manifest(mf.check(document, str(path)))
-    from .sources import read_path
+    from exporter.readers import read_path
 
     manifest = read_path(path).info.extra.get("manifest")
     if manifest is None:

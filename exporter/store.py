@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from . import schemas
-from .archive import metadata_limit, parse_document
-from .errors import InputError, UnsafeInputError, UsageError
-from .outputs import atomic_dir, atomic_file
-from .weightset import WeightSet, sha256_of
+from exporter.core.errors import InputError, UnsafeInputError, UsageError
+from exporter.core.weightset import WeightSet, sha256_of
+from exporter.files.archive import metadata_limit, parse_document
+from exporter.files.publish import atomic_dir, atomic_file
+from exporter.formats import schemas
 
 INDEX = "index.json"
 STORE_FORMAT = "exporter.store"

@@ -9,7 +9,7 @@ SEED = 0
 
 def keras_models() -> dict:
     """name -> small Keras model covering the layers the converter must handle."""
-    from exporter import frameworks
+    from exporter.core import frameworks
 
     keras = frameworks.keras()
     keras.utils.set_random_seed(SEED)
@@ -56,7 +56,7 @@ def _randomize_batchnorm(layer) -> None:
 
 def application(name: str):
     """A keras.applications model with random weights at a small input size."""
-    from exporter import frameworks
+    from exporter.core import frameworks
 
     keras = frameworks.keras()
     keras.utils.set_random_seed(SEED)

@@ -25,7 +25,7 @@ import ml_dtypes
 import numpy as np
 
 import exporter
-from exporter.weightset import Tensor, WeightSet
+from exporter.core.weightset import Tensor, WeightSet
 
 # ---------------------------------------------------------------- seed tensors
 

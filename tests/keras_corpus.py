@@ -594,7 +594,7 @@ def read_layout(folder: Path, layout: str) -> dict[str, Any]:
     import warnings
 
     import exporter
-    from exporter.errors import ExporterError
+    from exporter.core.errors import ExporterError
 
     config = str(folder / CONFIG) if layout == "weights" else None
     try:

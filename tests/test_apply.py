@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import exporter
-from exporter import frameworks
+from exporter.core import frameworks
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 import exporter
-from exporter.errors import InputError, OutputExistsError
-from exporter.weightset import Tensor, WeightSet
+from exporter.core.errors import InputError, OutputExistsError
+from exporter.core.weightset import Tensor, WeightSet
 
 ROOT = Path(__file__).resolve().parents[1]
 BIG_BYTES = 300 << 20
@@ -67,7 +67,7 @@ def test_failure_mid_write_keeps_the_previous_output(fmt, tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise here")
 def test_replacing_a_file_first_drops_its_cached_pages_only(tmp_path, monkeypatch):
-    from exporter import outputs
+    from exporter.files import publish as outputs
 
     dropped = []
     real = os.posix_fadvise
@@ -96,7 +96,7 @@ def test_replacing_a_file_first_drops_its_cached_pages_only(tmp_path, monkeypatc
 def test_the_writer_creates_its_file_under_the_output_name(tmp_path):
     """The temporary is a name nobody holds yet (so no truncating open; ext4 would write the
     whole file out on close) with the output's own extension, alone in a private folder."""
-    from exporter.outputs import atomic_file
+    from exporter.files.publish import atomic_file
 
     out = tmp_path / "model.onnx"
     with atomic_file(out) as tmp:

@@ -21,7 +21,7 @@ import pytest
 from hostile_corpus import BIAS, KERNEL, legacy_h5
 
 import exporter
-from exporter.weightset import Tensor, WeightSet
+from exporter.core.weightset import Tensor, WeightSet
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("ml_dtypes", "tensorflow", "keras", "onnx", "pydantic", "jsonschema")
@@ -88,7 +88,7 @@ def test_version_of_the_console_script_does_not_import_ml_dtypes(tmp_path):
 def test_library_import_and_plain_dtypes_do_not_import_ml_dtypes(tmp_path):
     code = (
         "import sys, numpy as np, exporter\n"
-        "from exporter.dtypes import dtype_from_name, dtype_name, is_float\n"
+        "from exporter.core.dtypes import dtype_from_name, dtype_name, is_float\n"
         "assert dtype_name(np.float32) == 'float32' and is_float(np.float16)\n"
         "assert not is_float(np.dtype('V2')) and dtype_from_name('int64') == np.int64\n"
         "assert 'ml_dtypes' not in sys.modules\n"

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from exporter.cli.app import app
-from exporter.schemas import schema_errors
+from exporter.formats.schemas import schema_errors
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -227,7 +227,7 @@ def test_weight_matching_by_values():
     from onnx import helper, numpy_helper
 
     from exporter.convert.weights import match_weights
-    from exporter.weightset import Tensor, WeightSet
+    from exporter.core.weightset import Tensor, WeightSet
 
     rng = np.random.default_rng(0)
     kernel = rng.normal(size=(3, 3, 2, 4)).astype(np.float32)  # HWIO
@@ -367,7 +367,7 @@ def test_output_is_not_overwritten(keras_files, tmp_path):
 
 
 def test_unsupported_keras_layer_names_the_op(tmp_path):
-    from exporter import frameworks
+    from exporter.core import frameworks
 
     keras = frameworks.keras()
     tf = frameworks.tensorflow()

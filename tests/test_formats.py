@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import exporter
-from exporter import schemas
-from exporter.weightset import Tensor, WeightSet
+from exporter.core.weightset import Tensor, WeightSet
+from exporter.formats import schemas
 from exporter.writers import writers
 
 FORMATS = {"npz": "w.npz", "json": "w.json", "csv": "w-csv", "safetensors": "w.safetensors"}

@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes
 
 import exporter
-from exporter.errors import ExporterError
-from exporter.weightset import Tensor, WeightSet
-from exporter.writers.names import NameClash
+from exporter.core.errors import ExporterError
+from exporter.core.weightset import Tensor, WeightSet
+from exporter.formats.names import NameClash
 
 PROFILES = {
     "default": {"roundtrip": 40, "fuzz": 30},

@@ -60,7 +60,7 @@ def test_golden_export_reads_validates_and_equals_its_source(export):
 def test_exporting_the_source_today_gives_the_golden_bytes(export, tmp_path, monkeypatch):
     """Same source, same format: byte-identical, once the producer versions are the golden ones."""
     producer = _manifest(export)["producer"]
-    manifest_module = importlib.import_module("exporter.manifest")
+    manifest_module = importlib.import_module("exporter.formats.manifest")
     monkeypatch.setattr(manifest_module, "__version__", producer["version"])
     monkeypatch.setattr(np, "__version__", producer["libraries"]["numpy"])
     if "scikit-learn" in producer["libraries"]:

@@ -19,8 +19,8 @@ import hostile_corpus as hc
 import pytest
 
 import exporter
-from exporter import archive
-from exporter.errors import ExporterError, InputError, UnsafeInputError
+from exporter.core.errors import ExporterError, InputError, UnsafeInputError
+from exporter.files import archive
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -157,7 +157,7 @@ def test_skops_refusal_lists_every_untrusted_type(tmp_path):
 @pytest.fixture(scope="module")
 def via_keras(tmp_path_factory):
     """Files loaded through Keras (--via keras): built once, TensorFlow imported once."""
-    from exporter import frameworks
+    from exporter.core import frameworks
 
     frameworks.keras()
     folder = tmp_path_factory.mktemp("via_keras")

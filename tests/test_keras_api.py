@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import exporter
-from exporter import frameworks
+from exporter.core import frameworks
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +194,7 @@ def test_load_accepts_layers_as_the_root(keras):
 def test_a_class_named_like_keras_is_not_taken_for_keras():
     """Positive control for isinstance dispatch: an object whose class merely lives in a
     module called keras... is a usage error (exit 2), not read as a model (nor a crash)."""
-    from exporter.errors import UsageError
+    from exporter.core.errors import UsageError
 
     fake = type("Dense", (), {"__module__": "keras.layers", "name": "d", "weights": []})()
     with pytest.raises(UsageError, match=r"cannot read a keras\.layers\.Dense object") as caught:
@@ -206,7 +206,7 @@ def test_unbuilt_models_and_layers_are_errors_not_empty_exports(keras, tmp_path)
     """Sequential without an input shape, a subclassed model never called, a layer never
     built, and build(input_shape) that could not build the sublayers: exit 3, "not built",
     no output written."""
-    from exporter.errors import InputError
+    from exporter.core.errors import InputError
 
     class NoBuild(keras.Model):  # build() cannot run call(): Keras marks it built, empty
         def __init__(self, **kwargs):
@@ -238,7 +238,7 @@ def test_unbuilt_models_and_layers_are_errors_not_empty_exports(keras, tmp_path)
 
 def test_colliding_names_are_an_error_not_a_shorter_export(keras):
     """Two sublayers of one name would give the export fewer tensors than model.weights."""
-    from exporter.errors import InputError
+    from exporter.core.errors import InputError
 
     class Twins(keras.Model):
         def __init__(self, **kwargs):
@@ -257,7 +257,7 @@ def test_colliding_names_are_an_error_not_a_shorter_export(keras):
 
 def test_load_accepts_tf_keras_objects():
     """tf-keras (Keras 2) models and layers, subclassed ones included, by isinstance."""
-    from exporter.errors import InputError
+    from exporter.core.errors import InputError
 
     tf_keras = pytest.importorskip("tf_keras")
 

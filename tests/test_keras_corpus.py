@@ -279,7 +279,7 @@ def test_load_accepts_layer_objects(keras):
 def test_unbuilt_model_object_is_an_error_not_an_empty_export(keras):
     """An unbuilt model has no variables yet: exit-3 error saying "not built", not 0 tensors."""
     import exporter
-    from exporter.errors import InputError
+    from exporter.core.errors import InputError
 
     keras.backend.clear_session()
     sequential = keras.Sequential([keras.layers.Dense(3)])

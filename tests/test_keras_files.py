@@ -21,9 +21,9 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from exporter.errors import InputError, UnsafeInputError
-from exporter.sources import ReadOptions, read_path
-from exporter.sources.keras_api import weightset_from_model
+from exporter.core.errors import InputError, UnsafeInputError
+from exporter.models.keras.api import weightset_from_model
+from exporter.readers import ReadOptions, read_path
 
 ROOT = Path(__file__).resolve().parents[1]
 # FORMATS.md: layers of a Sequential model carry the model's name scope in their weight names
@@ -31,7 +31,7 @@ KERNEL = "model_weights/hidden/dense_model/hidden/kernel"
 
 
 def keras3():
-    from exporter import frameworks
+    from exporter.core import frameworks
 
     return frameworks.keras()
 
@@ -120,7 +120,7 @@ def test_legacy_h5_model_info(small):
     assert (ws.info.model_name, ws.info.model_class) == ("outer", "Functional")
     assert ws.info.framework_version.startswith("3.")
     assert ws.info.file == paths["h5"].name
-    from exporter.sources.keras_api import file_sha256
+    from exporter.models.keras.api import file_sha256
 
     assert ws.info.sha256 == file_sha256(paths["h5"])
 

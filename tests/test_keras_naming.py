@@ -19,8 +19,8 @@ from pathlib import Path
 import keras_corpus
 import pytest
 
-from exporter.sources import keras_config as kc
-from exporter.sources.keras_config import LayerNode, layer_slots, layer_tree, variant_key
+from exporter.models.keras import config as kc
+from exporter.models.keras.config import LayerNode, layer_slots, layer_tree, variant_key
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -174,11 +174,11 @@ def test_transformer_block_keeps_built_in_sublayer_order(corpus):
 
 @pytest.mark.slow
 def test_layer_table_equals_keras(tmp_path):
-    """Regenerate keras_layers.json from the installed Keras: fails when Keras adds or changes
-    a layer class (run `python -m exporter.sources.keras_layer_table` and commit the file)."""
-    out = tmp_path / "keras_layers.json"
-    done = _run(["-m", "exporter.sources.keras_layer_table", "--out", str(out)], 900)
+    """Regenerate layers.json from the installed Keras: fails when Keras adds or changes
+    a layer class (run `python -m exporter.models.keras.layer_table` and commit the file)."""
+    out = tmp_path / "layers.json"
+    done = _run(["-m", "exporter.models.keras.layer_table", "--out", str(out)], 900)
     assert done.returncode == 0, done.stderr[-2000:]
     new, old = (json.loads(p.read_text())["layers"] for p in (out, kc.LAYER_TABLE))
     changed = {n: new.get(n) for n in sorted(set(new) | set(old)) if new.get(n) != old.get(n)}
-    assert not changed, f"Keras's layers differ from keras_layers.json: {changed}"[:3000]
+    assert not changed, f"Keras's layers differ from layers.json: {changed}"[:3000]

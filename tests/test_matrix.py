@@ -15,8 +15,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
 import exporter
-from exporter import frameworks
-from exporter.sources import readers
+from exporter.core import frameworks
+from exporter.readers import readers
 from exporter.writers import writers
 
 WRITER_TARGETS = {"npz": "w.npz", "json": "w.json", "csv": "w-csv", "safetensors": "w.safetensors"}

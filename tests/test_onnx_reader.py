@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 import exporter
-from exporter.errors import ExporterError, InputError, UnsafeInputError, UnsupportedError
-from exporter.sources import detect, probe, readers
-from exporter.sources.onnx_graph import looks_like_model, safe_name, weightset_from_onnx
+from exporter.core.errors import ExporterError, InputError, UnsafeInputError, UnsupportedError
+from exporter.models.onnx.graph import looks_like_model, safe_name, weightset_from_onnx
+from exporter.readers import detect, probe, readers
 
 ONNX_DATA = Path(onnx.__file__).parent / "backend" / "test" / "data"
 SHIPPED = sorted(ONNX_DATA.rglob("*.onnx"))
@@ -436,7 +436,7 @@ def test_unsupported_dtype_names_the_tensor(dtype):
 def test_external_data_is_memory_mapped(tmp_path, monkeypatch):
     import mmap
 
-    from exporter import mapping
+    from exporter.files import maps as mapping
 
     path, expected = om.external_model(tmp_path, offset=16)
     monkeypatch.setattr(mapping, "SMALL_TENSOR_BYTES", 0)  # map even these tiny tensors

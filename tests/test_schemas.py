@@ -7,7 +7,7 @@ from importlib import resources
 import jsonschema
 import pytest
 
-from exporter import schemas
+from exporter.formats import schemas
 
 
 def test_every_schema_is_shipped_inside_the_package():

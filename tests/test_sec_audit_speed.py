@@ -23,11 +23,11 @@ import hostile_keras as hk
 import hostile_skops as hs
 import pytest
 
-from exporter.errors import InputError
-from exporter.sources import keras_config as kc
-from exporter.sources import sklearn_trust as st
+from exporter.core.errors import InputError
+from exporter.models.keras import config as kc
+from exporter.models.sklearn import trust as st
 
-SIZE = 32 << 20  # exporter.archive.MAX_METADATA_BYTES
+SIZE = 32 << 20  # exporter.files.archive.MAX_METADATA_BYTES
 LIMIT_SECONDS = 10.0
 
 # ---------------------------------------------------------------- reference walks

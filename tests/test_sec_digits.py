@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import exporter
-from exporter.errors import UsageError
-from exporter.sources.keras_layout import ascii_number
+from exporter.core.errors import UsageError
+from exporter.models.keras.layout import ascii_number
 
 
 @pytest.mark.parametrize("key", ["²", "١", "1²"])

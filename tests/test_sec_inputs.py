@@ -30,8 +30,8 @@ import numpy as np
 import pytest
 
 import exporter
-from exporter.errors import InputError, UnsafeInputError
-from exporter.weightset import Tensor, WeightSet
+from exporter.core.errors import InputError, UnsafeInputError
+from exporter.core.weightset import Tensor, WeightSet
 
 ROOT = Path(__file__).resolve().parents[1]
 RACE_SECONDS = float(os.environ.get("EXPORTER_RACE_SECONDS", "4"))
@@ -204,8 +204,8 @@ def test_a_swapped_input_path_is_never_read(kind, swap, tmp_path):
 def test_one_descriptor_serves_every_read_after_the_path_changes(tmp_path):
     """Each reader, given the opened input, reads the checked file even when the path now
     names a FIFO: nothing blocks and the weights are the first file's."""
-    from exporter.safe_open import InputFile
-    from exporter.sources import ReadOptions, detect
+    from exporter.files.inputs import InputFile
+    from exporter.readers import ReadOptions, detect
 
     for kind in KINDS:
         sound = _build(tmp_path / kind, kind, other=False)
@@ -232,7 +232,7 @@ def test_the_parent_folder_of_an_onnx_model_is_the_one_that_holds_it(tmp_path):
     a model moved away after it was opened is refused, not mixed with another folder's data."""
     import onnx_models as om
 
-    from exporter.safe_open import InputFile
+    from exporter.files.inputs import InputFile
 
     (tmp_path / "data").mkdir()
     path, _ = om.external_model(tmp_path, location="data/weights.bin")
@@ -273,9 +273,9 @@ KERAS_ROUTES = textwrap.dedent(
     from pathlib import Path
     import exporter
     from exporter.apply import apply_weights
-    from exporter.convert.core import load_source
-    from exporter.errors import ExporterError
-    from exporter.sources import keras_guard
+    from exporter.convert.pipeline import load_source
+    from exporter.core.errors import ExporterError
+    from exporter.readers import keras_guard
 
     folder = Path(sys.argv[1])
     path, marker = folder / "in" / "model.h5", folder / "in" / "payload_ran"
@@ -372,8 +372,8 @@ def test_keras_snapshot_race_with_a_second_process(keras_pair, tmp_path):
 
 
 def test_snapshot_is_private_and_removed_even_on_errors(tmp_path):
-    from exporter.safe_open import InputFile
-    from exporter.sources.keras_api import keras_snapshot
+    from exporter.files.inputs import InputFile
+    from exporter.models.keras.api import keras_snapshot
 
     source = InputFile(hc.legacy_h5(tmp_path / "m.h5"))
     with keras_snapshot(source) as snapshot:

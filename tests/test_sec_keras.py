@@ -23,10 +23,10 @@ import hostile_keras as hk
 import numpy as np
 import pytest
 
-from exporter.errors import UnsafeInputError
-from exporter.sources import keras_guard
-from exporter.sources.keras_config import audit_config, config_hazards
-from exporter.sources.keras_sizes import check_sizes
+from exporter.core.errors import UnsafeInputError
+from exporter.models.keras import guard as keras_guard
+from exporter.models.keras.config import audit_config, config_hazards
+from exporter.models.keras.sizes import check_sizes
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDE = 32768  # Dense(32768) on a 32768-wide input: 4 GiB of float32 kernel
@@ -155,7 +155,7 @@ def test_every_keras_route_runs_the_guard(tmp_path, monkeypatch):
     """--via keras, apply and convert all go through keras_guard before Keras opens the file."""
     import exporter
     from exporter.apply import apply_weights
-    from exporter.convert.core import load_source
+    from exporter.convert.pipeline import load_source
 
     calls = []
 
@@ -397,7 +397,7 @@ def test_bomb_files_are_refused_without_tensorflow(tmp_path):
     """The guard itself imports nothing of TensorFlow (it runs before the import)."""
     files = _bomb_files(tmp_path)
     code = (
-        "import sys; from pathlib import Path; from exporter.sources.keras_guard import "
+        "import sys; from pathlib import Path; from exporter.models.keras.guard import "
         "guard_keras_file\ntry:\n guard_keras_file(Path(sys.argv[1]), False)\nexcept Exception "
         "as e: print(type(e).__name__)\nprint('tensorflow' in sys.modules)"
     )

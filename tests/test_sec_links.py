@@ -25,9 +25,9 @@ import onnx_models as om
 import pytest
 
 import exporter
-from exporter import safe_open
-from exporter.errors import InputError, UnsafeInputError
-from exporter.weightset import Tensor, WeightSet
+from exporter.core.errors import InputError, UnsafeInputError
+from exporter.core.weightset import Tensor, WeightSet
+from exporter.files import inputs as safe_open
 
 EXPORTER = [sys.executable, "-m", "exporter"]
 SECRET_FLOAT = "1234.5"

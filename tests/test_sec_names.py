@@ -18,8 +18,8 @@ import pytest
 
 import exporter
 from exporter import writers
-from exporter.errors import UnsupportedError
-from exporter.writers.names import NameClash
+from exporter.core.errors import UnsupportedError
+from exporter.formats.names import NameClash
 
 DEVICES = {"con", "prn", "aux", "nul"} | {f"{d}{i}" for d in ("com", "lpt") for i in range(1, 10)}
 

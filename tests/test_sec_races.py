@@ -28,8 +28,8 @@ import numpy as np
 import pytest
 
 import exporter
-from exporter import outputs
-from exporter.errors import OutputExistsError
+from exporter.core.errors import OutputExistsError
+from exporter.files import publish as outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ["renameat2", "fallback"]

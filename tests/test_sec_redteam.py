@@ -84,7 +84,7 @@ def test_inputs_declaring_more_than_they_hold_are_refused_unallocated(tmp_path):
     member's size before numpy allocates (an 800 GB declaration used to be attempted)."""
     from exporter.convert.base import InputSpec
     from exporter.convert.check import user_inputs
-    from exporter.errors import InputError
+    from exporter.core.errors import InputError
 
     path = tmp_path / "bomb.npz"
     hc.npz_raw(path, {"X.npy": hc.npy_header_only((10**11, 2))})
@@ -119,7 +119,7 @@ def test_inputs_that_are_a_fifo_end_at_once(tmp_path):
         "import sys, numpy as np\n"
         "from exporter.convert.check import user_inputs\n"
         "from exporter.convert.base import InputSpec\n"
-        "from exporter.errors import InputError\n"
+        "from exporter.core.errors import InputError\n"
         "try:\n"
         "    user_inputs(sys.argv[1], [InputSpec('X', np.dtype(np.float32), (None, 2))])\n"
         "except InputError as exc:\n"
@@ -179,8 +179,8 @@ def test_verify_refuses_external_data_with_a_negative_dimension(tmp_path):
     import onnx
     import onnx_models as om
 
-    from exporter.errors import InputError
-    from exporter.sources.onnx_external import inline_external_data
+    from exporter.core.errors import InputError
+    from exporter.models.onnx.external import inline_external_data
 
     path, _ = om.external_model(tmp_path)
     model = onnx.load(path, load_external_data=False)

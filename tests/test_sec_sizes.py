@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 import exporter
-from exporter import archive
-from exporter.errors import InputError, UnsafeInputError, UsageError
+from exporter.core.errors import InputError, UnsafeInputError, UsageError
+from exporter.files import archive
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -231,7 +231,7 @@ def test_a_long_model_config_attribute_is_refused(tmp_path, monkeypatch, cli):
 def test_keras_never_sees_a_refused_file(tmp_path, monkeypatch):
     """--via keras: the header check refuses the config bomb before Keras is asked to load
     it (Keras would parse the whole config.json), and a long model_config likewise."""
-    from exporter import frameworks
+    from exporter.core import frameworks
 
     calls = []
 

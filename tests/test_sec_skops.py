@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 import exporter
-from exporter.errors import UnsafeInputError
-from exporter.sources import sklearn_trust
-from exporter.sources.sklearn_files import load_estimator
+from exporter.core.errors import UnsafeInputError
+from exporter.models.sklearn import trust as sklearn_trust
+from exporter.models.sklearn.files import load_estimator
 
 MARKER_GADGETS = {
     "skops-builtins-exec", "skops-builtins-eval", "skops-builtins-open", "skops-numpy-savetxt",

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exporter.errors import UnsafeInputError
-from exporter.sources.sklearn_checks import check_structures
+from exporter.core.errors import UnsafeInputError
+from exporter.models.sklearn.checks import check_structures
 
 RNG = np.random.RandomState(0)
 X = RNG.rand(120, 4)
@@ -377,8 +377,8 @@ def test_a_500_tree_forest_is_checked_fast():
 @pytest.fixture
 def wired(monkeypatch):
     """The loader with check_structures called right after skops builds the estimator (the
-    line exporter/sources/sklearn_files.py _load_skops gains)."""
-    from exporter.sources import sklearn_files
+    line exporter/models/sklearn/files.py _load_skops gains)."""
+    from exporter.models.sklearn import files as sklearn_files
 
     original = sklearn_files._skops_load
 

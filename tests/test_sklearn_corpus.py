@@ -24,7 +24,7 @@ import pytest
 import sklearn_corpus
 
 import exporter
-from exporter.sources.sklearn_state import decode_text
+from exporter.models.sklearn.state import decode_text
 
 # skops files of the corpus that exporter's trust list (sklearn_trust.py) refuses today.
 SKOPS_REFUSED: dict[str, str] = {}  # estimators whose skops files the trust list refuses
@@ -432,7 +432,7 @@ def test_feature_union_and_frozen_estimator_are_fitted():
 
 
 def test_empty_export_reads_back_and_validates(tmp_path, cli):
-    """Needs exporter/sources/exports.py's _is_npz to accept a zip with only manifest.json."""
+    """Needs exporter/formats/readback.py's _is_npz to accept a zip with only manifest.json."""
     from sklearn.preprocessing import Binarizer
 
     est = Binarizer().fit(X_CLS)

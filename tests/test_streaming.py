@@ -15,10 +15,10 @@ from safetensors import safe_open
 from safetensors.numpy import load_file
 
 import exporter
-from exporter.textformat import CHUNK_VALUES
-from exporter.writers.csv_text import wide_pieces, wide_text
-from exporter.writers.json_text import json_pieces, tensor_json
-from exporter.writers.safetensors_file import METADATA_KEY
+from exporter.formats.csv_text import wide_pieces, wide_text
+from exporter.formats.json_text import json_pieces, tensor_json
+from exporter.formats.safetensors import METADATA_KEY
+from exporter.formats.textformat import CHUNK_VALUES
 
 MB = 1 << 20
 OVERHEAD = 16 * MB  # measured: NPZ ~2 MB, safetensors ~0, JSON/CSV ~3 MB (ints), ~12 MB (floats)
@@ -172,7 +172,7 @@ def test_safetensors_starts_writing_before_the_source_digest_is_ready(tmp_path):
     import hashlib
     import threading
 
-    from exporter.hashing import FileDigest
+    from exporter.files.hashing import FileDigest
 
     source = tmp_path / "source.bin"
     source.write_bytes(b"model bytes")
@@ -220,8 +220,8 @@ def test_safetensors_float8_has_its_code_and_bytes(tmp_path):
 
 @pytest.mark.parametrize("small", [0, 1 << 30], ids=["mapped", "read"])
 def test_file_array_reads_any_offset_exactly_and_refuses_short_files(tmp_path, monkeypatch, small):
-    from exporter import mapping
-    from exporter.errors import InputError
+    from exporter.core.errors import InputError
+    from exporter.files import maps as mapping
 
     monkeypatch.setattr(mapping, "SMALL_TENSOR_BYTES", small)
     values = np.random.default_rng(0).random((300, 7)).astype(np.float32)
@@ -238,7 +238,7 @@ def test_file_array_reads_any_offset_exactly_and_refuses_short_files(tmp_path, m
 
 def _mapped(tmp_path, monkeypatch, values: np.ndarray, offset: int = 4099):
     """values written at an unaligned offset of a file, and the array mapping them back."""
-    from exporter import mapping
+    from exporter.files import maps as mapping
 
     monkeypatch.setattr(mapping, "SMALL_TENSOR_BYTES", 0)
     path = tmp_path / "source.bin"
@@ -251,7 +251,7 @@ def test_file_extent_finds_the_file_range_of_mapped_bytes_only(tmp_path, monkeyp
     import gc
     import os
 
-    from exporter import mapping
+    from exporter.files import maps as mapping
 
     values = np.arange(1 << 16, dtype=np.float32)
     _, array = _mapped(tmp_path, monkeypatch, values)
@@ -361,7 +361,7 @@ def test_a_copy_that_stops_short_is_finished_from_memory(tmp_path, monkeypatch):
 def test_output_hands_written_ranges_over_for_write_back(tmp_path, monkeypatch):
     import os
 
-    from exporter import outputs
+    from exporter.files import publish as outputs
 
     advised: list[tuple[int, int]] = []
     real = os.posix_fadvise

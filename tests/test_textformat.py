@@ -6,8 +6,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from exporter.errors import InputError
-from exporter.textformat import CSV_TOKENS, JSON_TOKENS, format_flat, parse_flat
+from exporter.core.errors import InputError
+from exporter.formats.textformat import CSV_TOKENS, JSON_TOKENS, format_flat, parse_flat
 
 FLOATS = [np.float16, np.float32, np.float64, ml_dtypes.bfloat16]
 
@@ -71,7 +71,7 @@ def test_bad_values_raise_input_error():
 def test_float32_parse_back_only_where_the_proof_found_a_problem(monkeypatch):
     import orjson
 
-    from exporter import textformat
+    from exporter.formats import textformat
 
     def needed(values, dtype, exceptions):
         monkeypatch.setattr(textformat, "F32_EXCEPTIONS", exceptions)

@@ -7,8 +7,15 @@ from typing import Annotated
 
 import typer
 
-from .. import __version__
-from .common import EXIT_CODES_HELP, Debug, Quiet, State, end_on_closed_stdout, stdout_gone
+from exporter import __version__
+from exporter.cli.common import (
+    EXIT_CODES_HELP,
+    Debug,
+    Quiet,
+    State,
+    end_on_closed_stdout,
+    stdout_gone,
+)
 
 app = typer.Typer(
     name="exporter",

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Force, Trust, api, handle_errors, info
+from exporter.cli.common import Force, Trust, api, handle_errors, info
 
 
 @handle_errors
@@ -25,7 +25,7 @@ def apply(
 
     Every variable must get a weight of the same shape and dtype, and every weight a variable.
     """
-    from ..apply import apply_weights
+    from exporter.apply import apply_weights
 
     result = apply_weights(api.load(weights, trust=trust), model, out, force=force, trust=trust)
     info(f"wrote {out}: {result['assigned']} variables assigned from {weights}")

@@ -6,7 +6,18 @@ from typing import Annotated
 
 import typer
 
-from .common import Config, Force, Json, Trust, Via, api, emit_json, err, handle_errors, info
+from exporter.cli.common import (
+    Config,
+    Force,
+    Json,
+    Trust,
+    Via,
+    api,
+    emit_json,
+    err,
+    handle_errors,
+    info,
+)
 
 
 @handle_errors
@@ -19,7 +30,7 @@ def check(
     config: Config = None,
 ) -> None:
     """Check SOURCE against a contract (names, shapes, dtypes). Exit 1 listing every violation."""
-    from .. import spec as spec_mod
+    from exporter import spec as spec_mod
 
     wanted = spec_mod.load_spec(spec)
     report = spec_mod.check(
@@ -46,7 +57,7 @@ def spec(
     config: Config = None,
 ) -> None:
     """Write the spec (names, shapes, dtypes) of SOURCE: the contract for `exporter check`."""
-    from .. import spec as spec_mod
+    from exporter import spec as spec_mod
 
     ws = api.load(source, trust=trust, via=via, config=config)
     for warning in ws.info.warnings:  # e.g. positional names: a contract nobody should sign

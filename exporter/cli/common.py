@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from ..errors import ExporterError, UsageError
+from exporter.core.errors import ExporterError, UsageError
 
 
 class _Lazy:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import Force, Json, Trust, emit_json, err, handle_errors, info, phase
+from exporter.cli.common import Force, Json, Trust, emit_json, err, handle_errors, info, phase
 
 Atol = Annotated[
     float | None,
@@ -108,8 +108,8 @@ def convert(
     output are compared (one ✓/✗ line each). Exit 1 when a check fails; the ONNX file is
     still written so it can be looked at.
     """
-    from ..convert import ConvertOptions
-    from ..convert import convert as run_convert
+    from exporter.convert import ConvertOptions
+    from exporter.convert import convert as run_convert
 
     options = ConvertOptions(
         opset=opset,
@@ -153,8 +153,8 @@ def verify(
 
     Exit 0 when every output matches, 1 naming those that do not.
     """
-    from ..convert import ConvertOptions
-    from ..convert import verify as run_verify
+    from exporter.convert import ConvertOptions
+    from exporter.convert import verify as run_verify
 
     options = ConvertOptions(
         atol=atol,
@@ -172,11 +172,9 @@ def verify(
 
 def _check_report_path(report: str | None, force: bool) -> None:
     if report:
-        from pathlib import Path
+        from exporter.api import check_output
 
-        from ..outputs import check_destination
-
-        check_destination(Path(report), force)
+        check_output(report, force)
 
 
 def _finish(result: Any, report: str | None, force: bool, json_out: bool) -> None:

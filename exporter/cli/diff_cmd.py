@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Config, Json, Trust, Via, api, emit_json, err, handle_errors
+from exporter.cli.common import Config, Json, Trust, Via, api, emit_json, err, handle_errors
 
 
 def _num(value: float | None) -> str:
@@ -34,7 +34,7 @@ def diff(
     difference. Default: equal means bit for bit; with --atol/--rtol it means
     |a-b| <= atol + rtol*|b| everywhere (NaN equals NaN).
     """
-    from ..diff import diff as diff_weights
+    from exporter.diff import diff as diff_weights
 
     def load(source: str):
         return api.load(source, trust=trust, via=via, config=config)

@@ -9,8 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import ExporterError, UsageError
-from .common import (
+from exporter.cli.common import (
     INTERNAL_ERROR,
     Config,
     Force,
@@ -24,6 +23,7 @@ from .common import (
     info,
     writers_module,
 )
+from exporter.core.errors import ExporterError, UsageError
 
 EXTENSIONS = {"npz": ".npz", "json": ".json", "csv": ".csv", "safetensors": ".safetensors"}
 
@@ -47,7 +47,7 @@ def export_one(
     ws = api.load(source, **options)
     bar = ProgressBar(len(ws), f"exporting {Path(source).name}")
     if store:
-        from ..store import store_export
+        from exporter.store import store_export
 
         fmt = fmt or "npz"
         file_name = "weights" + EXTENSIONS[writers_module.format_for("", fmt).format]

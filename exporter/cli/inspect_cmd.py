@@ -6,7 +6,17 @@ from typing import Annotated
 
 import typer
 
-from .common import Config, IncludeOptimizer, Json, Trust, Via, api, emit_json, err, handle_errors
+from exporter.cli.common import (
+    Config,
+    IncludeOptimizer,
+    Json,
+    Trust,
+    Via,
+    api,
+    emit_json,
+    err,
+    handle_errors,
+)
 
 
 def _fmt(value: float | None) -> str:

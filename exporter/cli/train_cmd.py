@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Force, ProgressBar, handle_errors, info
+from exporter.cli.common import Force, ProgressBar, handle_errors, info
 
 app = typer.Typer(help="Train an example model and save it.", no_args_is_help=True)
 
@@ -29,7 +29,7 @@ Dataset = Annotated[
 
 def _epoch_bar(epochs: int):
     """A Keras callback driving a progress bar over epochs (stderr, terminals only)."""
-    from .. import frameworks
+    from exporter.core import frameworks
 
     keras = frameworks.keras()
     bar = ProgressBar(epochs, "training")
@@ -61,8 +61,8 @@ def keras_command(
 
     Classification data sets train a softmax classifier instead.
     """
-    from ..train import data as data_mod
-    from ..train import keras_train
+    from exporter.train import data as data_mod
+    from exporter.train import keras_train
 
     units = keras_train.parse_layers(layers)
     chosen = data_mod.choose(seed, data, target, dataset, data_mod.keras_default)
@@ -108,8 +108,8 @@ def sklearn_command(
 
     A classifier with no --data/--dataset trains on the bundled iris data.
     """
-    from ..train import data as data_mod
-    from ..train import sklearn_train
+    from exporter.train import data as data_mod
+    from exporter.train import sklearn_train
 
     params = sklearn_train.parse_params(param or [])
     est = sklearn_train.build(estimator, params, seed)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Json, api, emit_json, err, handle_errors
+from exporter.cli.common import Json, api, emit_json, err, handle_errors
 
 
 @handle_errors

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import Json, emit_json, handle_errors
+from exporter.cli.common import Json, emit_json, handle_errors
 
 
 @handle_errors
@@ -15,7 +15,7 @@ def versions(
     json_out: Json = False,
 ) -> None:
     """List the versions of a model in a store (see `exporter export --store`)."""
-    from ..store import versions as read_versions
+    from exporter.store import versions as read_versions
 
     index = read_versions(folder)
     if json_out:

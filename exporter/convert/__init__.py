@@ -8,6 +8,6 @@ Converters are registered by framework (`keras` through tf2onnx, `sklearn` throu
 each knows how to turn a model into ONNX, run the source model, and make seeded inputs.
 """
 
-from .core import ConversionReport, ConvertOptions, convert, verify
+from exporter.convert.pipeline import ConversionReport, ConvertOptions, convert, verify
 
 __all__ = ["ConversionReport", "ConvertOptions", "convert", "verify"]

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..registry import Registry
-from ..weightset import WeightSet
+from exporter.core.registry import Registry
+from exporter.core.weightset import WeightSet
 
 DEFAULT_OPSET = 17
 
@@ -95,5 +95,5 @@ def converter(framework: str) -> Converter:
     if framework not in CONVERTERS:
         import importlib
 
-        importlib.import_module(f"{__package__}.{framework}_onnx")
+        importlib.import_module(f"{__package__}.{framework}")
     return CONVERTERS.get(framework)

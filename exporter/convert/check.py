@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..diff import compare_arrays  # the one definition of "within tolerance"
-from ..errors import InputError, UsageError, require
-from .base import InputSpec
+from exporter.convert.base import InputSpec
+from exporter.core.errors import InputError, UsageError, require
+from exporter.diff import compare_arrays  # the one definition of "within tolerance"
 
 ONNX_TO_NUMPY = {
     "tensor(float)": np.float32,
@@ -106,7 +106,7 @@ def _dims(shape: list[Any]) -> tuple[int | None, ...]:
 def user_inputs(path: str, specs: list[InputSpec]) -> dict[str, np.ndarray]:
     """Inputs from an .npz (keys = input names; 'X' for a one-input model), cast to the ONNX
     input dtypes (the source model gets the same cast values)."""
-    from ..sources import read_path
+    from exporter.readers import read_path
 
     # exporter's own NPZ reader: one descriptor (never blocking, never reopened by path), zip
     # sizes and .npy headers checked against what is stored before anything is allocated

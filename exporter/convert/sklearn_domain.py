@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .sklearn_inputs import _with_neighbours
+from exporter.convert.sklearn_inputs import _with_neighbours
 
 MAX_DEPTH = 8
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UnsupportedError
+from exporter.core.errors import UnsupportedError
 
 MIN_ROWS = 256
 MAX_ROWS = 4096
@@ -169,7 +169,7 @@ def _chain(est: Any) -> list[Any]:
 def _numeric_rows(est: Any, width: int, rng: np.random.Generator, samples: int) -> np.ndarray:
     """Rows for a numeric model: the training samples it keeps, else its columns' values mixed,
     plus generic rows."""
-    from .sklearn_domain import boundary_rows, column_values, kept_samples
+    from exporter.convert.sklearn_domain import boundary_rows, column_values, kept_samples
 
     kept = kept_samples(est, width)
     if kept is not None:

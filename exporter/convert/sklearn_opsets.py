@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import UnsupportedError
-from .base import DEFAULT_OPSET
+from exporter.convert.base import DEFAULT_OPSET
+from exporter.core.errors import UnsupportedError
 
 ML = "ai.onnx.ml"
 NEEDS = (  # (pattern in skl2onnx's message, domain); group 1 = the version needed

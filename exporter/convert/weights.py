@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..weightset import WeightSet
+from exporter.core.weightset import WeightSet
 
 NUMBER_ATTRS = {"FLOATS": "floats", "INTS": "ints"}
 MAX_PERMUTED_RANK = 5

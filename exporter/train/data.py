@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, UsageError
+from exporter.core.errors import InputError, UsageError
 
 DATASETS = ("diabetes", "iris", "wine", "breast_cancer", "digits")
 CLASSIFICATION = {"iris", "wine", "breast_cancer", "digits"}

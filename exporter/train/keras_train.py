@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import frameworks
-from ..errors import UsageError
-from ..outputs import atomic_file
-from .data import Data
+from exporter.core import frameworks
+from exporter.core.errors import UsageError
+from exporter.files.publish import atomic_file
+from exporter.train.data import Data
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "linear", "softplus")
 

@@ -14,9 +14,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError, require
-from ..outputs import atomic_file
-from .data import Data
+from exporter.core.errors import UsageError, require
+from exporter.files.publish import atomic_file
+from exporter.train.data import Data
 
 SAVE_FORMATS = (".skops", ".joblib", ".pkl", ".pickle")
 

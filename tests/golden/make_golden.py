@@ -67,7 +67,7 @@ SOURCES = {"tiny.onnx": _onnx_source, "tiny.keras": _keras_source, "tiny.skops":
 
 
 def main() -> None:
-    from exporter.manifest import FORMAT_VERSION
+    from exporter.formats.manifest import FORMAT_VERSION
 
     folder = HERE / FORMAT_VERSION
     if folder.exists():

@@ -1,0 +1,1 @@
+"""ONNX: graphs read with the onnx protobuf, external data opened inside the model's folder."""

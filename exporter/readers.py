@@ -1,0 +1,221 @@
+"""Readers, keyed by source kind. Each turns one kind of source into a WeightSet.
+
+Files are recognised by their content (magic bytes, archive members, HDF5 layout), not only by
+their extension. Reader modules are imported on first use and never import TensorFlow at
+import time; only readers that go through a framework's API (keras_api) do, when called.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import struct
+import tokenize
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exporter.core.errors import ExporterError, InputError, UsageError
+from exporter.core.registry import Registry
+from exporter.core.weightset import WeightSet
+from exporter.files.inputs import InputFile, as_input, open_input
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_MAGIC = b"PK\x03\x04"
+HEAD_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Options readers understand (each uses those that apply)."""
+
+    trust: bool = False  # allow pickle/joblib (runs code from the file)
+    config: str | None = None  # model config for a bare .weights.h5 (.keras, .h5, config.json)
+    include_optimizer: bool = False
+    via: str = "auto"  # "auto": read the file directly; "keras": load it through Keras's API
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a reader may look at to recognise a file: the opened input (its path for names and
+    messages), first bytes, zip members, and whether it is a folder (seen on the descriptor)."""
+
+    input: InputFile
+    head: bytes
+    members: tuple[str, ...] = ()
+
+    @property
+    def path(self) -> Path:
+        return self.input.path
+
+    @property
+    def is_dir(self) -> bool:
+        return self.input.is_dir
+
+    @property
+    def suffix(self) -> str:
+        return self.path.name.lower()
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A registered source kind."""
+
+    kind: str
+    detect: Callable[[Probe], bool]
+    read: Callable[[InputFile, ReadOptions], WeightSet]  # the input opened once
+    description: str = ""
+
+
+READERS: Registry[Reader] = Registry("source kind")
+# Order matters: the first reader whose detect() says yes reads the file.
+_MODULES = (
+    "exporter.formats.readback",
+    "exporter.models.keras.files",
+    "exporter.models.keras.api",
+    "exporter.models.onnx.graph",
+    "exporter.models.sklearn.files",
+)
+_loaded = False
+# --via keras: the reader that loads Keras files through Keras itself (by name, like _MODULES).
+VIA_KERAS = "exporter.models.keras.api:read_via_keras"
+
+
+def readers() -> Registry[Reader]:
+    """The registry with every built-in reader loaded."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for name in _MODULES:
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    raise
+    return READERS
+
+
+def probe(source: InputFile | str | os.PathLike) -> Probe:
+    """Read what detection needs: the first bytes and, for zip files, the member names.
+
+    The input is opened once without blocking and checked on the descriptor
+    (safe_open.InputFile): a FIFO or device is refused before anything is read, and what is
+    probed is the very file the reader reads."""
+    source = as_input(source)
+    if source.is_dir:
+        return Probe(source, b"", tuple(sorted(os.listdir(source.fd))))
+    head = os.pread(source.fd, HEAD_BYTES, 0)
+    members: tuple[str, ...] = ()
+    if head.startswith(ZIP_MAGIC):
+        from exporter.files.archive import open_zip
+
+        with open_zip(source) as archive:  # bombs and unsafe names refused before any reader
+            members = tuple(archive.namelist())
+    return Probe(source, head, members)
+
+
+def check_input_path(source: str | os.PathLike) -> Path:
+    """The path of an input that exists and is a regular file or folder (checked on an opened
+    descriptor, never a FIFO or device; a symlink the user named is followed), else InputError."""
+    path = Path(source)
+    os.close(open_input(path))
+    return path
+
+
+def detect(source: InputFile | str | os.PathLike) -> Reader:
+    """The reader for a file or folder, chosen by content."""
+    found = probe(source)
+    path = found.path
+    if not found.is_dir and not found.head:
+        raise InputError(f"{path}: file is empty")
+    for reader in readers():
+        if reader.detect(found):
+            return reader
+    if found.is_dir:
+        raise InputError(
+            f"{path}: a folder, but not a CSV export (no manifest.json) or a model exporter reads"
+        )
+    if found.members:
+        shown = ", ".join(found.members[:4]) + (" ..." if len(found.members) > 4 else "")
+        raise InputError(
+            f"{path}: a zip archive ({shown}) that is not a .keras model (needs config.json and "
+            "model.weights.h5), an .npz (.npy members) or a skops file"
+        )
+    known = ", ".join(readers().names())
+    raise InputError(f"{path}: not a model or export exporter recognises (reads: {known})")
+
+
+def read_path(source: str | os.PathLike, options: ReadOptions | None = None) -> WeightSet:
+    """Read a file or folder of any registered kind. The input is opened once: detection and
+    the reader read that descriptor, whatever happens to the path meanwhile."""
+    options = options or ReadOptions()
+    if options.via not in ("auto", "keras"):
+        raise UsageError(f"unknown --via {options.via!r}; use auto or keras")
+    opened = InputFile(source)
+    path = opened.path
+    try:
+        if options.via == "keras":
+            module, name = VIA_KERAS.split(":")
+            return getattr(importlib.import_module(module), name)(opened, options)
+        return _guard_lazy_reads(detect(opened).read(opened, options), path)
+    except ExporterError as exc:
+        raise _naming_file(exc, path) from None
+    except DAMAGE_ERRORS as exc:
+        raise InputError(
+            f"{path}: cannot read it, the file is damaged or not what it seems "
+            f"({type(exc).__name__}: {_one_line(exc)})"
+        ) from None
+
+
+# What the libraries underneath (h5py, zipfile, json, struct) raise on damaged input. A reader
+# should turn these into clear InputErrors itself; this is the safety net at the boundary.
+DAMAGE_ERRORS = (
+    OSError, KeyError, ValueError, EOFError, OverflowError, RuntimeError, zipfile.BadZipFile,
+    struct.error, zlib.error, tokenize.TokenError,
+)  # fmt: skip
+
+
+def _guard_lazy_reads(ws: WeightSet, path: Path) -> WeightSet:
+    """Tensors are read after read_path returns (a damaged compressed member or HDF5 chunk shows
+    only then): the same safety net, around every tensor's loader, naming the file and tensor."""
+    for tensor in ws:
+        if callable(tensor.source):
+            tensor.source = _guarded(tensor.source, path, tensor.name)
+    return ws
+
+
+def _guarded(load: Any, path: Path, name: str) -> Any:
+    @functools.wraps(load)  # __wrapped__: the reader's own loader stays reachable
+    def guarded_load() -> Any:
+        try:
+            return load()
+        except ExporterError as exc:
+            raise _naming_file(exc, path) from None
+        except DAMAGE_ERRORS as exc:
+            raise InputError(
+                f"{path}: tensor {name!r} cannot be read, the file is damaged "
+                f"({type(exc).__name__}: {_one_line(exc)})"
+            ) from None
+
+    return guarded_load
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _naming_file(exc: ExporterError, path: Path) -> ExporterError:
+    """exc itself if its message names the file, else the same error with the path in front."""
+    message = str(exc)
+    if path.name in message:
+        return exc
+    try:
+        return type(exc)(f"{path}: {message}")
+    except TypeError:  # pragma: no cover - a subclass with another signature
+        return exc
