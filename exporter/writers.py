@@ -21,6 +21,7 @@ from exporter.core.errors import UsageError
 from exporter.core.registry import Registry
 from exporter.core.weightset import WeightSet, sha256_of
 from exporter.files.publish import atomic_dir, atomic_file
+from exporter.formats import MODULES as FORMAT_MODULES
 from exporter.formats.names import NameClash
 
 
@@ -93,12 +94,6 @@ def _hasher():
 
 
 WRITERS: Registry[Writer] = Registry("export format")
-_MODULES = (
-    "exporter.formats.npz",
-    "exporter.formats.json_text",
-    "exporter.formats.csv_text",
-    "exporter.formats.safetensors",
-)
 _loaded = False
 
 
@@ -106,7 +101,7 @@ def _load_all() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        for name in _MODULES:
+        for name in FORMAT_MODULES:
             importlib.import_module(name)
 
 
@@ -114,6 +109,18 @@ def writers() -> Registry[Writer]:
     """The registry with every built-in writer loaded."""
     _load_all()
     return WRITERS
+
+
+def extension_of(fmt: str) -> str:
+    """The file extension an export in format fmt gets by default: 'npz' -> '.npz',
+    'csv' -> '.csv' (a folder); UsageError naming the formats for an unknown one."""
+    return writers().get(fmt.lower()).extensions[0]
+
+
+def known_suffixes() -> tuple[str, ...]:
+    """Every file extension an export format claims ('.npz', '.json', '.csv', '.safetensors'),
+    in registry order; the trailing '/' that names a CSV folder is not a suffix."""
+    return tuple(e for w in writers() for e in w.extensions if e != "/")
 
 
 def format_for(path: str | os.PathLike, fmt: str | None) -> Writer:

@@ -35,3 +35,39 @@ def cli():
         return Result(CliRunner().invoke(app, [str(a) for a in args]))
 
     return run
+
+
+# ---------------------------------------------------------------- what `make test-fast` leaves out
+# `make test-fast` (pytest -m "not slow") is what you run while working: in-process tests of the
+# library and CLI. Marked slow here, by rule, so that a new test of these kinds is slow without
+# anyone remembering to mark it: every test of a battery module (subprocess CLI runs, races between
+# processes, address-space limits, corpora, TensorFlow/tf2onnx/skl2onnx conversion), and every test
+# that needs a fixture which builds or loads a TensorFlow model. `make test` runs them all.
+SLOW_MODULES = frozenset(
+    {
+        "test_atomic",  # SIGINT/SIGKILL of real export processes
+        "test_coldstart",  # fresh interpreters, timed
+        "test_convert",  # tf2onnx / skl2onnx / onnxruntime
+        "test_keras_api",  # Keras models built and loaded through TensorFlow
+        "test_keras_corpus",
+        "test_keras_files",  # fixtures trained with TensorFlow, keras.applications
+        "test_keras_naming",
+        "test_pipeline",  # make, --jobs, subprocesses
+        "test_plumbing",  # the CLI in subprocesses, pipes, make
+        "test_sec_audit_speed",
+        "test_sec_inputs",  # paths swapped for FIFOs/devices under a running process
+        "test_sec_keras",  # Keras/tf-keras loading hostile files
+        "test_sec_links",  # verify/convert with swapped external data
+        "test_sec_races",  # two processes racing an export
+        "test_sec_sizes",  # address-space-limited subprocesses
+        "test_sec_structures",  # scikit-learn crashing in subprocesses without the checks
+        "test_sklearn_convert_corpus",
+        "test_sklearn_corpus",
+    }
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

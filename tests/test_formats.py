@@ -270,3 +270,109 @@ def test_a_csv_folder_whose_file_names_end_in_npy_is_csv(tmp_path):
     exporter.export(ws, out, format="csv")
     back = exporter.load(out)
     assert back.info.kind == "csv" and back.names() == ["a.npy/x"]
+
+
+# ---------------------------------------------------------------- one module per format
+
+
+def test_each_format_module_registers_its_reader_and_writer_in_detection_order():
+    from exporter.formats import MODULES
+    from exporter.readers import readers
+
+    kinds = ["npz", "json", "csv", "safetensors"]
+    assert readers().names()[:4] == kinds  # the first detect() that says yes reads the file
+    assert writers().names() == kinds
+    for kind, module in zip(kinds, MODULES, strict=True):
+        assert readers().get(kind).read.__module__ == module
+        assert writers().get(kind).write.__module__ == module
+
+
+def test_extensions_come_from_the_writers():
+    from exporter.writers import extension_of, format_for, known_suffixes
+
+    assert known_suffixes() == (".npz", ".json", ".csv", ".safetensors")
+    for fmt in FORMATS:
+        assert format_for(f"out{extension_of(fmt)}", None).format == fmt
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (4,), (0, 3), (3, 0), (2, 3, 4), (2, 0, 5), (1, 1, 1)])
+def test_the_wide_csv_writer_and_reader_share_one_shape_rule(tmp_path, shape):
+    from exporter.formats.csv_text import wide_matrix, wide_shape
+
+    array = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape)
+    assert wide_matrix(array).shape == wide_shape(shape)
+    ws = WeightSet()
+    ws.add(Tensor.from_array("t", array))
+    exporter.export(ws, tmp_path / "w.csv", format="csv")
+    rows = (tmp_path / "w.csv" / "t.csv").read_text().splitlines()
+    assert len(rows) == wide_shape(shape)[0]
+    assert same_bits(exporter.load(tmp_path / "w.csv")["t"].read(), array)
+
+
+# ---------------------------------------------------------------- the one dtype table
+
+from exporter.core import dtypes  # noqa: E402
+
+ROWS = [pytest.param(row, id=row.name) for row in dtypes.TABLE]
+
+
+@pytest.mark.parametrize("row", ROWS)
+def test_dtype_table_onnx_columns_agree_with_onnx(row):
+    from onnx import helper
+
+    assert np.dtype(helper.tensor_dtype_to_np_dtype(row.onnx)) == row.numpy
+    assert helper.tensor_dtype_to_field(row.onnx) == row.onnx_field
+    assert dtypes.by_onnx_type(row.onnx) is row
+
+
+@pytest.mark.parametrize("row", ROWS)
+def test_dtype_table_safetensors_code_is_what_the_library_writes(row):
+    from safetensors.numpy import save
+
+    data = save({"x": np.zeros(2, row.numpy)})
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+    assert header["x"]["dtype"] == row.safetensors
+    assert dtypes.by_safetensors_code(row.safetensors) is row
+
+
+@pytest.mark.parametrize("row", ROWS)
+def test_dtype_table_npy_storage_is_what_the_npz_writer_stores(tmp_path, row):
+    from exporter.formats.npz import storage_array
+
+    array = np.ones(3, row.numpy)
+    stored = storage_array(array)
+    assert stored.dtype == row.npy_dtype and stored.dtype.itemsize == row.itemsize
+    assert (stored.dtype == array.dtype) == (not row.extra)
+    np.save(tmp_path / "x.npy", stored, allow_pickle=False)  # a dtype .npy has a code for
+    assert np.load(tmp_path / "x.npy").dtype == row.npy_dtype
+
+
+@pytest.mark.parametrize("row", ROWS)
+def test_dtype_table_hdf5_rule_is_how_h5py_stores_it(tmp_path, row):
+    import h5py
+
+    with h5py.File(tmp_path / "x.h5", "w") as handle:
+        try:
+            stored = handle.create_dataset("x", data=np.ones(2, row.numpy)).dtype
+        except TypeError:  # h5py has no type for float8_e5m2: only an attribute can name it
+            assert row.hdf5 == dtypes.HDF5_OPAQUE
+            return
+    if row.hdf5 == dtypes.HDF5_NATIVE:
+        assert stored == row.numpy
+        return
+    assert stored.kind == "V" and stored.itemsize == row.itemsize  # opaque bytes
+    assert dtypes.by_hdf5_opaque(stored.itemsize, row.name) is row
+    bare = dtypes.by_hdf5_opaque(stored.itemsize)  # without the `dtype` attribute
+    assert (bare is row) == (row.hdf5 == dtypes.HDF5_OPAQUE_DEFAULT)
+
+
+def test_dtype_lookups_name_what_is_supported():
+    assert [dtypes.by_name(n).name for n in dtypes.SUPPORTED] == list(dtypes.SUPPORTED)
+    assert dtypes.by_dtype(np.dtype(">f4")).name == "float32"
+    for bad in ("float128", "complex64", None):
+        with pytest.raises(exporter.InputError, match="exporter handles bool, int8"):
+            dtypes.by_name(bad)
+    with pytest.raises(exporter.InputError, match="unsupported dtype complex64"):
+        dtypes.by_dtype(np.complex64)
+    assert dtypes.by_safetensors_code("C64") is None and dtypes.by_onnx_type(8) is None
+    assert dtypes.by_hdf5_opaque(4) is None and dtypes.by_hdf5_opaque(1) is None

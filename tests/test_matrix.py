@@ -4,6 +4,7 @@ without a fixture here fails the suite."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import joblib
@@ -15,28 +16,21 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
 import exporter
-from exporter.core import frameworks
 from exporter.readers import readers
 from exporter.writers import writers
 
 WRITER_TARGETS = {"npz": "w.npz", "json": "w.json", "csv": "w-csv", "safetensors": "w.safetensors"}
 
 
+KERAS_FILES = Path(__file__).parent / "data" / "keras"  # written by tests/data/make_keras_files.py
+
+
 def _keras_files(folder: Path) -> dict[str, Path]:
-    keras = frameworks.keras()
-    model = keras.Sequential(
-        [keras.Input((6,)), keras.layers.Dense(5, name="dense"), keras.layers.BatchNormalization(name="bn"),
-         keras.layers.Dense(2, name="head")],
-        name="matrix",
-    )  # fmt: skip
-    model.save(folder / "m.keras")
-    model.save(folder / "m.h5")
-    model.save_weights(folder / "m.weights.h5")
-    return {
-        "keras-v3": folder / "m.keras",
-        "keras-h5": folder / "m.h5",
-        "keras-weights-h5": folder / "m.weights.h5",
-    }
+    """Small Keras 3 files made once by Keras itself (no TensorFlow needed to read them here)."""
+    files = {"keras-v3": "m.keras", "keras-h5": "m.h5", "keras-weights-h5": "m.weights.h5"}
+    for name in files.values():
+        shutil.copyfile(KERAS_FILES / name, folder / name)
+    return {kind: folder / name for kind, name in files.items()}
 
 
 def _onnx_file(folder: Path) -> Path:

@@ -14,7 +14,7 @@ def test_every_schema_is_shipped_inside_the_package():
     names = schemas.schema_names()
     assert {"manifest-1.schema.json", "json-export-1.schema.json", "spec-1.schema.json",
             "store-index-1.schema.json", "conversion-report-1.schema.json"} <= set(names)  # fmt: skip
-    folder = resources.files("exporter") / "schemas"
+    folder = resources.files("exporter.formats") / "schemas"
     assert all((folder / n).is_file() for n in names)
 
 

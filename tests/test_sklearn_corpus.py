@@ -432,7 +432,7 @@ def test_feature_union_and_frozen_estimator_are_fitted():
 
 
 def test_empty_export_reads_back_and_validates(tmp_path, cli):
-    """Needs exporter/formats/readback.py's _is_npz to accept a zip with only manifest.json."""
+    """Needs exporter/formats/npz.py's detect_npz to accept a zip with only manifest.json."""
     from sklearn.preprocessing import Binarizer
 
     est = Binarizer().fit(X_CLS)

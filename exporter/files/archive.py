@@ -120,8 +120,10 @@ def _check_member(info: zipfile.ZipInfo, path: Path, file_size: int, limit: int)
     name = info.filename
     if info.flag_bits & 0x1:
         raise UnsafeInputError(f"{path}: member {name!r} is encrypted")
-    if name.startswith("/") or "\x00" in name or ".." in name.split("/"):
-        raise UnsafeInputError(f"{path}: unsafe member name {name!r}")
+    # zipfile cuts `filename` at a NUL; the name as stored is `orig_filename`.
+    stored = getattr(info, "orig_filename", name)
+    if name.startswith("/") or "\x00" in stored or ".." in name.split("/"):
+        raise UnsafeInputError(f"{path}: unsafe member name {stored!r}")
     if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
         raise InputError(f"{path}: member {name!r} has inconsistent sizes")
     if info.compress_size > file_size:

@@ -13,12 +13,17 @@ over the placeholder. Each tensor is read once; memory is one tensor plus nothin
 
 Keys are the tensor names, as other ecosystems expect; `__metadata__` is the one key the format
 reserves, so a tensor of that name is refused before anything is written (plan_safetensors).
+
+Dtype codes come from the one dtype table (core.dtypes, `safetensors` column). Read back after
+the safetensors library has checked the header, each tensor memory-mapped from the input's
+descriptor; without our manifest, a plain safetensors file reads with its keys sorted.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -26,22 +31,24 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from exporter.core.dtypes import as_little_endian, dtype_name
+from exporter.core.dtypes import as_little_endian, by_dtype, by_safetensors_code
+from exporter.core.errors import InputError
 from exporter.core.weightset import HASH_CHUNK, ModelInfo, Tensor, WeightSet
+from exporter.files.inputs import InputFile
+from exporter.files.maps import file_array
 from exporter.files.publish import OutputFile
 from exporter.formats import manifest as mf
+from exporter.formats.common import Entry, broken_tensor, entry_tensor, from_manifest, note_unlisted
 from exporter.formats.names import flat_plan
+from exporter.readers import READERS, Probe, Reader, ReadOptions
 from exporter.writers import WRITERS, Locations, WriteOptions, Writer, write_and_hash
 
-METADATA_KEY = "exporter.manifest"
-DTYPE_CODES = {
-    "bool": "BOOL", "uint8": "U8", "int8": "I8", "uint16": "U16", "int16": "I16",
-    "uint32": "U32", "int32": "I32", "uint64": "U64", "int64": "I64", "float16": "F16",
-    "bfloat16": "BF16", "float32": "F32", "float64": "F64", "float8_e4m3fn": "F8_E4M3",
-    "float8_e5m2": "F8_E5M2",
-}  # fmt: skip
+METADATA_KEY = "exporter.manifest"  # the __metadata__ entry that holds the manifest
 _PLACEHOLDER = "0" * 64
 RESERVED_KEY = "__metadata__"
+
+
+# ---------------------------------------------------------------- writing
 
 
 def plan_safetensors(ws: WeightSet, options: WriteOptions) -> dict[str, str]:
@@ -63,7 +70,7 @@ def header_bytes(ws: WeightSet, manifest: dict[str, Any], size: int = 0) -> byte
     for tensor in ws:
         end = offset + tensor.nbytes
         header[tensor.name] = {
-            "dtype": DTYPE_CODES[dtype_name(tensor.dtype)],
+            "dtype": by_dtype(tensor.dtype).safetensors,
             "shape": [int(n) for n in tensor.shape],
             "data_offsets": [offset, end],
         }
@@ -145,6 +152,107 @@ def _write_one(out: BinaryIO, tensor: Tensor) -> str:
     return write_and_hash(array, lambda a: write_tensor_data(out, a))
 
 
+# ---------------------------------------------------------------- reading
+
+
+def detect_safetensors(probe: Probe) -> bool:
+    """An 8-byte little-endian header length of a plausible size, then a JSON object."""
+    head = probe.head
+    if len(head) < 10 or probe.is_dir:
+        return False
+    size = int.from_bytes(head[:8], "little")
+    return 2 <= size <= 100_000_000 and head[8:9] == b"{"
+
+
+def read_safetensors(source: InputFile, options: ReadOptions) -> WeightSet:
+    from safetensors import SafetensorError, safe_open
+
+    path = source.path
+    try:  # the library validates the header: offsets in order, inside the file, no overlap
+        with safe_open(_library_path(source), framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+            keys = list(handle.keys())
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a valid safetensors file ({exc})") from None
+    header, data_start = _read_header(source.fd, path)  # the same inode the library read
+
+    def loader(key: str):
+        return _tensor_loader(source, key, header[key], data_start)
+
+    if METADATA_KEY in metadata:
+        manifest = mf.parse(metadata[METADATA_KEY], str(path))
+
+        def make(entry: Entry) -> Tensor:
+            key = entry.get("location", entry["name"])
+            if key not in keys:
+                return broken_tensor(entry, f"{path}: tensor {key!r} is missing")
+            return entry_tensor(entry, loader(key))
+
+        ws = from_manifest(path, manifest, "safetensors", make)
+        listed = {e.get("location", e["name"]) for e in manifest["tensors"]}
+        note_unlisted(ws, keys, listed, "tensor")
+        return ws
+    ws = WeightSet(info=ModelInfo(kind="safetensors", file=path.name))
+    ws.info.extra["metadata"] = metadata
+    for key in keys:  # safetensors lists keys sorted; the file keeps no other order
+        dtype = _header_dtype(path, key, header[key])
+        ws.add(Tensor(key, dtype, tuple(header[key]["shape"]), loader(key), origin=key))
+    return ws
+
+
+def _header_dtype(path: Path, key: str, spec: dict[str, Any]) -> np.dtype:
+    row = by_safetensors_code(spec.get("dtype"))
+    if row is None:
+        raise InputError(f"{path}: tensor {key!r} has unsupported dtype {spec.get('dtype')}")
+    return row.numpy
+
+
+def _library_path(source: InputFile) -> str:
+    """A path to the input's very inode for safetensors, which opens files by path only
+    (/proc/self/fd or /dev/fd); refused where the platform has neither."""
+    found = source.library_path()
+    if found is None:
+        raise InputError(
+            f"{source.path}: this platform has no /proc/self/fd or /dev/fd, so the safetensors "
+            "library cannot be handed the checked file; convert it on Linux"
+        )
+    return found
+
+
+def _tensor_loader(source: InputFile, key: str, spec: dict[str, Any], data_start: int):
+    """Memory-map one tensor's bytes (every dtype, float8 included; nothing copied) from the
+    input's checked descriptor."""
+    path = source.path
+    dtype = _header_dtype(path, key, spec)
+    shape = tuple(int(n) for n in spec["shape"])
+    begin, end = (int(n) for n in spec["data_offsets"])
+
+    def load() -> np.ndarray:
+        count = math.prod(shape)
+        if end - begin != count * dtype.itemsize:
+            raise InputError(f"{path}: tensor {key!r} holds {end - begin} bytes, not {shape}")
+        where = f"{path}: tensor {key!r}"
+        return file_array(source.fd, data_start + begin, dtype, shape, where)
+
+    return load
+
+
+def _read_header(fd: int, path: Path) -> tuple[dict[str, Any], int]:
+    """The header's tensor entries and where the data starts (after safe_open checked it)."""
+    size = int.from_bytes(os.pread(fd, 8, 0), "little")
+    if size > os.fstat(fd).st_size:
+        raise InputError(f"{path}: the safetensors header is larger than the file")
+    header = json.loads(os.pread(fd, size, 8))
+    header.pop(RESERVED_KEY, None)
+    return header, 8 + size
+
+
+# ---------------------------------------------------------------- registration
+
+READERS.register(
+    "safetensors",
+    Reader("safetensors", detect_safetensors, read_safetensors, "safetensors file"),
+)
 WRITERS.register(
     "safetensors",
     Writer(

@@ -23,13 +23,12 @@ from functools import cache
 
 import numpy as np
 
-from exporter.core.dtypes import is_float
+from exporter.core.dtypes import is_float, unsigned
 from exporter.core.errors import InputError
 
 JSON_TOKENS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 CSV_TOKENS = {"nan": "nan", "inf": "inf", "-inf": "-inf"}
 CHUNK_VALUES = 1 << 16  # values formatted and checked at once (~0.8 MB of text; fits in cache)
-_UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 _ORJSON_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # orjson version -> bit patterns of the float32 values whose orjson text does NOT read back
 # (parsed to float64, then float32), as found by bench/prove_float32_json.py over all
@@ -38,7 +37,7 @@ F32_EXCEPTIONS = {"3.13.0": (0x15AE43FD, 0x95AE43FD)}
 
 
 def _bits(values: np.ndarray) -> np.ndarray:
-    return values.view(_UINT[values.dtype.itemsize])
+    return values.view(unsigned(values.dtype.itemsize))
 
 
 def _parse_float_strings(strings: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -292,7 +291,7 @@ def _parse_floats(strings: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def _parse_special(token: str, dtype: np.dtype):
     if token.startswith("nan:0x"):
-        bits = np.array([int(token[6:], 16)], dtype=_UINT[np.dtype(dtype).itemsize])
+        bits = np.array([int(token[6:], 16)], dtype=unsigned(np.dtype(dtype).itemsize))
         return bits.view(dtype)[0]
     if token.startswith("nan"):
         if token != "nan":
