@@ -1,4 +1,4 @@
-"""Benchmark: what outputs.OutputFile's two measures are worth, on the 1 GB model of run.py.
+"""Benchmark: what kernel_copy.OutputFile's two measures are worth, on the 1 GB model of run.py.
 
 `exporter export big.h5 -o out.FMT --force` in four variants, run interleaved (so a slow phase
 of the machine hits every row), each timed by run.py's measure() (a fresh process after an
@@ -30,11 +30,11 @@ import run as bench  # run.py's model builder, bytecode step and measure()
 
 VARIANT = r"""
 import os, sys
-from exporter import outputs
+from exporter.files import kernel_copy
 if "nocopy" in sys.argv[1]:
-    del os.copy_file_range  # OutputFile then writes from memory
+    os.environ["EXPORTER_NO_KERNEL_COPY"] = "1"  # OutputFile then writes from memory
 if "lateback" in sys.argv[1]:
-    outputs.WRITEBACK_BYTES = 1 << 62  # nothing is handed over before the rename
+    kernel_copy.WRITEBACK_BYTES = 1 << 62  # nothing is handed over before the rename
 from exporter.cli.app import main
 sys.argv = ["exporter", *sys.argv[2:]]
 main()

@@ -4,6 +4,7 @@ import exporter
 ws = exporter.load("model.keras")          # any source -> WeightSet
 exporter.export(ws, "weights.npz")         # NPZ, JSON, CSV folder, safetensors
 report = exporter.validate("weights.npz")  # schema, shapes, dtypes, sha256 of every tensor
+results = exporter.export_many(["a.keras", "b.skops"], "out", format="npz", jobs=2)
 """
 
 from exporter.core.errors import (
@@ -20,7 +21,7 @@ from exporter.core.version import __version__
 # The verbs and the WeightSet classes are imported on first use: `exporter --version` and the
 # errors never pay for numpy and the readers.
 _LAZY = {
-    "export": "api", "inspect": "api", "load": "api", "validate": "api",
+    "export": "api", "inspect": "api", "load": "api", "validate": "api", "export_many": "batch",
     "ModelInfo": "core.weightset", "Tensor": "core.weightset", "WeightSet": "core.weightset",
 }  # fmt: skip
 
@@ -52,6 +53,7 @@ __all__ = [
     "WeightSet",
     "__version__",
     "export",
+    "export_many",
     "inspect",
     "load",
     "validate",

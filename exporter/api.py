@@ -1,4 +1,5 @@
-"""The library's verbs: load, export, inspect, validate. The CLI is a thin layer over these."""
+"""The library's verbs: load, export, inspect, validate (batches: exporter.batch.export_many).
+The CLI is a thin layer over these."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from exporter.core.errors import ExporterError, InputError, UnsafeInputError, UsageError
 from exporter.core.weightset import Tensor, WeightSet, sha256_of
 from exporter.readers import ReadOptions, read_path
-from exporter.writers import WriteOptions, write
+from exporter.writers import WriteOptions, write, writers
 
 Source = str | os.PathLike | Any
 
@@ -70,6 +71,12 @@ def export(
     ws = source if isinstance(source, WeightSet) else load(source, **load_options)
     options = WriteOptions(created_at=created_at, csv_layout=csv_layout, progress=progress)
     return write(ws, out, format, force=force, options=options)
+
+
+def formats() -> dict[str, tuple[str, ...]]:
+    """Every export format by name, with the endings of an output name that choose it (the
+    first is the one an output exporter names gets; "/" ends the name of a folder: CSV)."""
+    return {writer.format: writer.extensions for writer in writers()}
 
 
 STATS_CHUNK = 1 << 20

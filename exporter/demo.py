@@ -2,7 +2,9 @@
 
 Trains the Keras and scikit-learn example models, exports their weights to every format,
 validates every export, reads the weights back from the HDF5 file, converts both models to
-ONNX with numerical validation, and reads the weights back from the ONNX graphs. Writes everything under --out (default demo-out/).
+ONNX with numerical validation, and reads the weights back from the ONNX graphs. Writes
+everything under --out (default demo-out/). It uses the public library only: exporter.load,
+export and validate, exporter.train, exporter.convert.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def export_all(api, source, folder: Path, label: str) -> list[Path]:
+def export_all(source, folder: Path, label: str) -> list[Path]:
     """Export source to every format and validate each export; return the paths."""
+    import exporter
+
     made = []
     for fmt, name in FORMATS:
         out = folder / f"{label}-{name}"
-        manifest = api.export(source, out, format=fmt, force=True)
-        report = api.validate(out)
+        manifest = exporter.export(source, out, format=fmt, force=True)
+        report = exporter.validate(out)
         mark = "✓" if report.ok else "✗"
         say(f"  {mark} {out}  ({fmt}, {manifest['totals']['tensors']} tensors, validated)")
         if not report.ok:
@@ -43,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "models").mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    from exporter import api
+    import exporter
     from exporter.train import data, keras_train, sklearn_train
 
     say("1. scikit-learn: LinearRegression on X=[[1,1],[1,2],[2,2],[2,3]], y = X.[1,2] + 3 + noise")
@@ -65,12 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     say(f"  also saved the legacy HDF5 layout: {h5}")
 
     say("3. Export weights to NPZ, JSON, CSV and safetensors; validate every export")
-    export_all(api, sk.path, out, "sklearn")
-    export_all(api, kr.path, out, "keras")
+    export_all(sk.path, out, "sklearn")
+    export_all(kr.path, out, "keras")
 
     say("4. Read the weights back from the HDF5 file (h5py, no Keras) and compare")
-    from_h5 = api.load(h5)
-    from_keras = api.load(kr.path)
+    from_h5 = exporter.load(h5)
+    from_keras = exporter.load(kr.path)
     same = all(
         a.name == b.name and (a.read().tobytes() == b.read().tobytes())
         for a, b in zip(from_h5, from_keras, strict=True)
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _convert_step(out: Path, sk_path: Path, keras_path: Path) -> int:
-    from exporter import api
+    import exporter
     from exporter.convert import convert
 
     say("5. Convert both models to ONNX and check them numerically with onnxruntime")
@@ -100,10 +104,10 @@ def _convert_step(out: Path, sk_path: Path, keras_path: Path) -> int:
         status |= 0 if report.ok else 1
     say("6. Read the weights back from the ONNX graphs (onnx + numpy, no runtime)")
     for _source, target in pairs:
-        ws = api.load(target)
+        ws = exporter.load(target)
         export = target.with_suffix(".npz")
-        api.export(ws, export, force=True)
-        mark = "✓" if api.validate(export).ok else "✗"
+        exporter.export(ws, export, force=True)
+        mark = "✓" if exporter.validate(export).ok else "✗"
         say(f"  {mark} {target} -> {export}: {len(ws)} tensors, {ws.parameter_count:,} values")
     return status
 

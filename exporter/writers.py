@@ -103,6 +103,7 @@ def _load_all() -> None:
         _loaded = True
         for name in FORMAT_MODULES:
             importlib.import_module(name)
+        WRITERS.order_by_module(FORMAT_MODULES, lambda writer: writer.write.__module__)
 
 
 def writers() -> Registry[Writer]:

@@ -45,6 +45,7 @@ def cli():
 # that needs a fixture which builds or loads a TensorFlow model. `make test` runs them all.
 SLOW_MODULES = frozenset(
     {
+        "test_apply",  # Keras models built to apply weights to
         "test_atomic",  # SIGINT/SIGKILL of real export processes
         "test_coldstart",  # fresh interpreters, timed
         "test_convert",  # tf2onnx / skl2onnx / onnxruntime
@@ -58,6 +59,7 @@ SLOW_MODULES = frozenset(
         "test_sec_inputs",  # paths swapped for FIFOs/devices under a running process
         "test_sec_keras",  # Keras/tf-keras loading hostile files
         "test_sec_links",  # verify/convert with swapped external data
+        "test_sec_publish",  # SIGTERM between renames, fallback publishing in subprocesses
         "test_sec_races",  # two processes racing an export
         "test_sec_sizes",  # address-space-limited subprocesses
         "test_sec_structures",  # scikit-learn crashing in subprocesses without the checks
@@ -67,7 +69,26 @@ SLOW_MODULES = frozenset(
 )
 
 
+# Single tests elsewhere that start interpreters or sweep a whole corpus (seconds each).
+SLOW_TESTS = frozenset(
+    {
+        "test_console_script_exit_codes_in_a_subprocess",
+        "test_every_onnx_node_test_case_reads_or_fails_cleanly",  # onnx's whole node-test corpus
+        "test_huge_declarations_are_refused_under_a_2gib_address_space",  # subprocesses
+        "test_the_float32_proof_finds_the_known_exception",
+    }
+)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if module in SLOW_MODULES or item.originalname in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Under -m "not slow", battery modules are not even imported (several import TensorFlow)."""
+    if config.getoption("markexpr", "") == "not slow" and collection_path.suffix == ".py":
+        return collection_path.stem in SLOW_MODULES or None
+    return None

@@ -67,7 +67,7 @@ def test_failure_mid_write_keeps_the_previous_output(fmt, tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise here")
 def test_replacing_a_file_first_drops_its_cached_pages_only(tmp_path, monkeypatch):
-    from exporter.files import publish as outputs
+    from exporter.files import kernel_copy
 
     dropped = []
     real = os.posix_fadvise
@@ -89,7 +89,7 @@ def test_replacing_a_file_first_drops_its_cached_pages_only(tmp_path, monkeypatc
     with pytest.raises(OutputExistsError):
         exporter.export(hc.seed_weightset(), link, force=True)
     assert len(dropped) == 1  # never through a link
-    outputs.release_cache(tmp_path / "missing.npz")
+    kernel_copy.release_cache(tmp_path / "missing.npz")
     assert len(dropped) == 1
 
 

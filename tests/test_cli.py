@@ -161,3 +161,25 @@ def test_help_lists_commands_and_exit_codes(cli):
     result = cli("--help")
     for word in ("inspect", "export", "validate", "train", "Exit codes"):
         assert word in result.stdout
+
+
+def test_a_batch_reports_every_source_and_exits_with_the_worst_code(skops_model, tmp_path, cli):
+    damaged = put(tmp_path / "damaged.npz", b"PK\x03\x04garbage")
+    out = tmp_path / "out"
+    result = cli("export", skops_model, damaged, "-o", out, "--format", "npz")
+    assert result.exit_code == 3, result
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == f"wrote {out / 'ridge.npz'}: 2 tensors, 4 parameters"
+    assert lines[1].startswith("exporter: error: ") and "damaged zip" in lines[1]
+    assert lines[2:] == ["1 of 2 exports failed"]
+    assert exporter.validate(out / "ridge.npz").ok and not (out / "damaged.npz").exists()
+
+
+def test_one_export_fails_as_export_does_with_its_traceback_on_debug(tmp_path, cli):
+    missing = tmp_path / "missing.h5"
+    plain = cli("export", missing, "-o", tmp_path / "x.npz")
+    assert plain.exit_code == 3 and plain.stderr.startswith("exporter: error: "), plain
+    assert len(plain.stderr.strip().splitlines()) == 1 and "exports failed" not in plain.stderr
+    debug = cli("export", missing, "-o", tmp_path / "x.npz", "--debug")
+    assert debug.exit_code == 3 and "Traceback" in debug.stderr, debug
+    assert debug.stderr.strip().splitlines()[-1] == plain.stderr.strip()

@@ -376,3 +376,23 @@ def test_dtype_lookups_name_what_is_supported():
         dtypes.by_dtype(np.complex64)
     assert dtypes.by_safetensors_code("C64") is None and dtypes.by_onnx_type(8) is None
     assert dtypes.by_hdf5_opaque(4) is None and dtypes.by_hdf5_opaque(1) is None
+
+
+def test_registry_order_is_declared_not_import_order():
+    """Importing the format modules backwards first changes neither the writers' order nor the
+    readers' detection order (the first reader whose detect() says yes wins)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib\n"
+        "from exporter import formats\n"
+        "for name in reversed(formats.MODULES): importlib.import_module(name)\n"
+        "from exporter.writers import writers\n"
+        "from exporter.readers import readers\n"
+        "print(','.join(writers().names())); print(','.join(readers().names()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    writer_names, reader_names = done.stdout.split()
+    assert writer_names == "npz,json,csv,safetensors"
+    assert reader_names.split(",")[:4] == ["npz", "json", "csv", "safetensors"]

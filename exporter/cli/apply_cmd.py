@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from exporter.cli.common import Force, Trust, api, handle_errors, info
+import exporter
+from exporter.cli.common import Force, Trust, info
 
 
-@handle_errors
 def apply(
     weights: Annotated[
         str, typer.Argument(help="An export (NPZ, JSON, CSV folder, safetensors) or model.")
@@ -27,5 +27,7 @@ def apply(
     """
     from exporter.apply import apply_weights
 
-    result = apply_weights(api.load(weights, trust=trust), model, out, force=force, trust=trust)
+    result = apply_weights(
+        exporter.load(weights, trust=trust), model, out, force=force, trust=trust
+    )
     info(f"wrote {out}: {result['assigned']} variables assigned from {weights}")

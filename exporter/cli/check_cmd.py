@@ -6,21 +6,10 @@ from typing import Annotated
 
 import typer
 
-from exporter.cli.common import (
-    Config,
-    Force,
-    Json,
-    Trust,
-    Via,
-    api,
-    emit_json,
-    err,
-    handle_errors,
-    info,
-)
+import exporter
+from exporter.cli.common import Config, Force, Json, Trust, Via, emit_json, err, info
 
 
-@handle_errors
 def check(
     source: Annotated[str, typer.Argument(help="Model file or export to check.")],
     spec: Annotated[str, typer.Option("--spec", help="Spec file, manifest.json, or an export.")],
@@ -34,7 +23,10 @@ def check(
 
     wanted = spec_mod.load_spec(spec)
     report = spec_mod.check(
-        api.load(source, trust=trust, via=via, config=config), wanted, source=source, spec_name=spec
+        exporter.load(source, trust=trust, via=via, config=config),
+        wanted,
+        source=source,
+        spec_name=spec,
     )
     if json_out:
         emit_json(report.to_json())
@@ -47,7 +39,6 @@ def check(
     err(f"✓ {source} meets {spec} ({report.checked} tensors)")
 
 
-@handle_errors
 def spec(
     source: Annotated[str, typer.Argument(help="Model file or export.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Spec file to write (JSON).")],
@@ -59,7 +50,7 @@ def spec(
     """Write the spec (names, shapes, dtypes) of SOURCE: the contract for `exporter check`."""
     from exporter import spec as spec_mod
 
-    ws = api.load(source, trust=trust, via=via, config=config)
+    ws = exporter.load(source, trust=trust, via=via, config=config)
     for warning in ws.info.warnings:  # e.g. positional names: a contract nobody should sign
         info(f"warning: {warning}")
     written = spec_mod.write_spec(ws, out, force=force)

@@ -1,39 +1,19 @@
-"""What every command shares: option types, the error table, output helpers."""
+"""What every command shares: option types, the global state, output helpers.
+
+Errors become one line and an exit code in one place, the boundary in exporter/cli/app.py:
+commands raise. They exit themselves (typer.Exit) only after printing an outcome: a check that
+ran and failed, a batch with failed exports.
+"""
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import os
 import sys
-import traceback
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from exporter.core.errors import ExporterError, UsageError
-
-
-class _Lazy:
-    """A module imported on first use: `exporter --version` and `--help` never pay for numpy,
-    the readers or the writers (about 0.1 s of every cold start)."""
-
-    def __init__(self, name: str):
-        self._name = name
-
-    def __getattr__(self, attr: str) -> Any:
-        import importlib
-
-        return getattr(importlib.import_module(self._name), attr)
-
-
-api = _Lazy("exporter.api")
-writers_module = _Lazy("exporter.writers")
-
-F = TypeVar("F", bound=Callable[..., Any])
-INTERNAL_ERROR = 4
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 a check ran and failed; 2 wrong usage (bad option, existing output "
     "without --force); 3 input unreadable, unsupported or refused as unsafe; 4 internal error."
@@ -95,83 +75,6 @@ def one_line(message: str) -> str:
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or info on stderr.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
-GLOBAL_OPTIONS = {"global_quiet": Quiet, "global_debug": Debug}
-
-
-def _apply_global_options(command: Callable[..., Any], kwargs: dict[str, Any]) -> None:
-    """-q/--debug given after the command name, and --json given before it, act as if given
-    at the other place (`exporter -q inspect M` = `exporter inspect M -q`)."""
-    State.quiet = kwargs.pop("global_quiet", False) or State.quiet
-    State.debug = kwargs.pop("global_debug", False) or State.debug
-    if State.json:
-        if "json_out" not in inspect.signature(command).parameters:
-            name = command.__name__.removesuffix("_command")
-            raise UsageError(f"--json: the {name} command prints no JSON document")
-        kwargs["json_out"] = True
-
-
-def _with_global_options(wrapper: Callable[..., Any], command: Callable[..., Any]) -> None:
-    """Give wrapper command's parameters plus -q/--quiet and --debug, so Typer accepts the
-    global options after the command name too."""
-    signature = inspect.signature(command, eval_str=True)
-    extra = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=kind)
-        for name, kind in GLOBAL_OPTIONS.items()
-    ]
-    params = [*signature.parameters.values(), *extra]
-    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-
-
-def handle_errors(command: F) -> F:
-    """Map ExporterError to its exit code with one line on stderr; --debug shows the traceback.
-    A closed stdout (`exporter inspect M | head -1`) ends the command normally: exit 0.
-    The command also accepts the global options -q/--quiet and --debug after its name."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            _apply_global_options(command, kwargs)
-            return command(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except BrokenPipeError:
-            if not stdout_gone():  # another pipe broke: a bug, reported as one below
-                _internal_error(sys.exc_info()[1])
-            raise typer.Exit(end_on_closed_stdout()) from None
-        except ExporterError as exc:
-            if State.debug:
-                traceback.print_exc()
-            err(f"exporter: error: {one_line(str(exc))}")
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            # an interrupt held while an output was being published lands just after it: every
-            # output is then either complete or exactly as it was, never partial
-            err("exporter: interrupted; every output is either complete or unchanged")
-            raise typer.Exit(130) from None
-        except MemoryError:  # the last line of defence: readers bound sizes before allocating
-            if State.debug:
-                traceback.print_exc()
-            err(
-                "exporter: error: ran out of memory: the input holds or declares more than this "
-                "machine can hold (run with --debug for the traceback)"
-            )
-            raise typer.Exit(3) from None
-        except Exception as exc:  # a bug: say so in one line, traceback on request
-            _internal_error(exc)
-
-    _with_global_options(wrapper, command)
-    return wrapper  # type: ignore[return-value]
-
-
-def _internal_error(exc: BaseException | None) -> None:
-    """A bug: say so in one line (traceback with --debug) and exit 4."""
-    if State.debug:
-        traceback.print_exc()
-    err(
-        f"exporter: internal error: {type(exc).__name__}: {one_line(str(exc))} "
-        "(run with --debug for the traceback and please report it)"
-    )
-    raise typer.Exit(INTERNAL_ERROR) from None
 
 
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]

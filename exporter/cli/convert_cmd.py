@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from exporter.cli.common import Force, Json, Trust, emit_json, err, handle_errors, info, phase
+from exporter.cli.common import Force, Json, Trust, emit_json, err, info, phase
 
 Atol = Annotated[
     float | None,
@@ -61,7 +61,6 @@ Samples = Annotated[
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")]
 
 
-@handle_errors
 def convert(
     source: Annotated[
         str,
@@ -131,7 +130,6 @@ def convert(
     _finish(result, report, force, json_out)
 
 
-@handle_errors
 def verify(
     source: Annotated[
         str,

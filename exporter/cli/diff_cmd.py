@@ -6,14 +6,14 @@ from typing import Annotated
 
 import typer
 
-from exporter.cli.common import Config, Json, Trust, Via, api, emit_json, err, handle_errors
+import exporter
+from exporter.cli.common import Config, Json, Trust, Via, emit_json, err
 
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
-@handle_errors
 def diff(
     a: Annotated[str, typer.Argument(help="First source (model file or export).")],
     b: Annotated[str, typer.Argument(help="Second source.")],
@@ -37,7 +37,7 @@ def diff(
     from exporter.diff import diff as diff_weights
 
     def load(source: str):
-        return api.load(source, trust=trust, via=via, config=config)
+        return exporter.load(source, trust=trust, via=via, config=config)
 
     report = diff_weights(load(a), load(b), atol=atol, rtol=rtol, a_label=a, b_label=b)
     if json_out:

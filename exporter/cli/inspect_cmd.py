@@ -6,17 +6,8 @@ from typing import Annotated
 
 import typer
 
-from exporter.cli.common import (
-    Config,
-    IncludeOptimizer,
-    Json,
-    Trust,
-    Via,
-    api,
-    emit_json,
-    err,
-    handle_errors,
-)
+import exporter
+from exporter.cli.common import Config, IncludeOptimizer, Json, Trust, Via, emit_json, err
 
 
 def _fmt(value: float | None) -> str:
@@ -68,7 +59,6 @@ def print_table(summary: dict) -> None:
     )
 
 
-@handle_errors
 def inspect(
     source: Annotated[str, typer.Argument(help="Model file, export, or folder.")],
     json_out: Json = False,
@@ -78,7 +68,7 @@ def inspect(
     include_optimizer: IncludeOptimizer = False,
 ) -> None:
     """Show every tensor of a model or export: name, shape, dtype, parameters, statistics."""
-    summary = api.inspect(
+    summary = exporter.inspect(
         source, trust=trust, via=via, config=config, include_optimizer=include_optimizer
     )
     if json_out:

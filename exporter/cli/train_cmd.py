@@ -6,9 +6,7 @@ from typing import Annotated
 
 import typer
 
-from exporter.cli.common import Force, ProgressBar, handle_errors, info
-
-app = typer.Typer(help="Train an example model and save it.", no_args_is_help=True)
+from exporter.cli.common import Force, ProgressBar, info
 
 Seed = Annotated[
     int, typer.Option("--seed", help="Random seed (same seed + data -> same weights).")
@@ -41,8 +39,6 @@ def _epoch_bar(epochs: int):
     return Progress()
 
 
-@app.command("keras")
-@handle_errors
 def keras_command(
     out: Annotated[
         str, typer.Option("--out", "-o", help="Model file: .keras or legacy .h5.")
@@ -83,8 +79,6 @@ def keras_command(
     )
 
 
-@app.command("sklearn")
-@handle_errors
 def sklearn_command(
     out: Annotated[
         str, typer.Option("--out", "-o", help=".skops (default, safe), .joblib or .pkl.")

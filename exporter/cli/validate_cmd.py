@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from exporter.cli.common import Json, api, emit_json, err, handle_errors
+import exporter
+from exporter.cli.common import Json, emit_json, err
 
 
-@handle_errors
 def validate(
     export: Annotated[
         str, typer.Argument(help="An export: .npz, .json, CSV folder, .safetensors.")
@@ -20,7 +20,7 @@ def validate(
 
     Exit 0 when all hold, 1 naming each tensor that does not.
     """
-    report = api.validate(export)
+    report = exporter.validate(export)
     if json_out:
         emit_json(report.to_json())
     for problem in report.problems:

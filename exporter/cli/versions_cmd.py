@@ -6,10 +6,9 @@ from typing import Annotated
 
 import typer
 
-from exporter.cli.common import Json, emit_json, handle_errors
+from exporter.cli.common import Json, emit_json
 
 
-@handle_errors
 def versions(
     folder: Annotated[str, typer.Argument(help="A model's folder in a store: DIR/<model>.")],
     json_out: Json = False,

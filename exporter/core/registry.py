@@ -5,7 +5,7 @@ A registration with a name already taken is refused; a failed lookup names what 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 from exporter.core.errors import UsageError
@@ -32,6 +32,14 @@ class Registry(Generic[T]):
         except KeyError:
             known = ", ".join(self._items) or "none"
             raise UsageError(f"unknown {self.what} {name!r}; registered: {known}") from None
+
+    def order_by_module(self, modules: Sequence[str], module_of: Callable[[T], str]) -> None:
+        """Put the items in the order of the modules that define them (stable within a module),
+        whatever order those modules happened to be imported in: detection order is the
+        declared one, not an accident of which test or command imported a module first."""
+        rank = {name: i for i, name in enumerate(modules)}
+        items = sorted(self._items.items(), key=lambda kv: rank.get(module_of(kv[1]), len(rank)))
+        self._items = dict(items)
 
     def names(self) -> list[str]:
         return list(self._items)

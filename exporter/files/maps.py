@@ -8,7 +8,7 @@ with one pread: a map per 1 KiB tensor costs more than the copy.
 
 Every map knows the file and offset it shows (FileMap, file_extent), so that an output file can
 copy those bytes from the file inside the kernel instead of writing them from memory
-(outputs.OutputFile).
+(kernel_copy.OutputFile).
 """
 
 from __future__ import annotations

@@ -16,9 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import io
 import os
-import queue
 import shutil
 import signal
 import stat
@@ -29,15 +27,14 @@ from pathlib import Path
 
 from exporter.core.errors import ExporterError, OutputExistsError, UsageError
 from exporter.files.archive import metadata_limit, parse_document
-from exporter.files.maps import file_extent
+from exporter.files.kernel_copy import release_cache, start_write_back
 
 Identity = tuple[int, int]  # (st_dev, st_ino): the file or folder that was checked
 
 
 def check_destination(dest: Path, force: bool, folder: bool = False) -> Identity | None:
-    """See _check_destination; a path the system refuses (name too long, ...) is one line.
-
-    Returns the identity of the existing output that may be replaced (None: there is none)."""
+    """The identity of the existing output that may be replaced (None: there is none), see
+    _check_destination; a path the system refuses (name too long, ...) is one line."""
     with _creating(dest):
         return _check_destination(dest, force, folder)
 
@@ -51,7 +48,7 @@ def _check_destination(dest: Path, force: bool, folder: bool = False) -> Identit
     try:
         st = os.lstat(dest)
     except (FileNotFoundError, NotADirectoryError):
-        _make_parents(dest.parent)
+        make_parents(dest.parent)
         return None
     if not force:
         raise OutputExistsError(f"{dest} exists; pass --force to overwrite it")
@@ -70,7 +67,7 @@ def _check_destination(dest: Path, force: bool, folder: bool = False) -> Identit
     return identity
 
 
-def _make_parents(folder: Path) -> None:
+def make_parents(folder: Path) -> None:
     """Create the output's missing folders, as `mkdir -p` (and a batch export) does; a file in
     the way is one line (UsageError) naming it."""
     if folder.is_dir():
@@ -110,25 +107,6 @@ def _csv_export(folder: Path) -> Identity | None:
     return None
 
 
-def release_cache(dest: Path) -> None:
-    """Before a file that is going to be replaced is written again, ask the kernel to drop its
-    cached pages (posix_fadvise DONTNEED; the file itself is untouched until the rename).
-
-    The new output then reuses that memory instead of needing as much again: replacing a 1 GB
-    export held 2 GB of page cache, and on a VM whose host reclaims free memory, getting the
-    second GB cost up to 2 s of system time (1 GB .h5 -> NPZ: 1.7 s instead of 1.9-2.7 s).
-    Pages not yet written to disk are kept by the kernel, so nothing is lost either way.
-    """
-    if not hasattr(os, "posix_fadvise") or not dest.is_file() or dest.is_symlink():
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(dest, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
-
-
 @contextlib.contextmanager
 def _creating(dest: Path) -> Iterator[None]:
     """Turn a failure to create the output's temporary (name too long, no permission, read-only
@@ -141,11 +119,8 @@ def _creating(dest: Path) -> Iterator[None]:
         raise UsageError(f"cannot write {dest}: {exc.strerror or exc}") from None
 
 
-# ---------------------------------------------------------------- publishing
-
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
-# renameat2 is used unless this is false (tests set it, or EXPORTER_NO_RENAMEAT2=1, to run the
-# fallback that filesystems without renameat2 flags get)
+# False (EXPORTER_NO_RENAMEAT2=1, or tests): the fallback of filesystems without renameat2 flags
 USE_RENAMEAT2 = os.environ.get("EXPORTER_NO_RENAMEAT2", "") in ("", "0")
 # renameat2 or its flags are missing: this kernel, this filesystem, or a sandbox's filter
 _NO_FLAGS = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM}
@@ -263,7 +238,7 @@ def publish_replacing(tmp: Path, dest: Path, checked: Identity | None) -> None:
     if checked is None:
         publish_new(tmp, dest)
         return
-    _start_write_back(tmp)
+    start_write_back(tmp)
     try:
         exchanged = _renameat2(tmp, dest, RENAME_EXCHANGE)
     except FileNotFoundError:  # the checked output went away: nothing to replace now
@@ -275,21 +250,6 @@ def publish_replacing(tmp: Path, dest: Path, checked: Identity | None) -> None:
         _replace_dir_fallback(tmp, dest, checked)
     else:
         _replace_file_fallback(tmp, dest, checked)
-
-
-def _start_write_back(path: Path) -> None:
-    """Start writing a file that is about to replace another out to disk, as ext4 does itself for
-    a rename over a file (auto_da_alloc) but not for an exchange: after a crash the output is
-    then the old file or the new one, not an empty one. Advice only; it does not wait."""
-    if not hasattr(os, "posix_fadvise"):
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
-        try:
-            if stat.S_ISREG(os.fstat(fd).st_mode):
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
 
 
 def _keep_if_checked(old: Path, dest: Path, checked: Identity) -> None:
@@ -360,10 +320,7 @@ def _put_back(old: Path, dest: Path) -> None:
 
 
 def _discard(path: Path) -> None:
-    if stat.S_ISDIR(os.lstat(path).st_mode):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
+    shutil.rmtree(path) if stat.S_ISDIR(os.lstat(path).st_mode) else os.unlink(path)
 
 
 @contextlib.contextmanager
@@ -390,12 +347,10 @@ def _signals_held() -> Iterator[None]:
 
 def publish(tmp: Path, dest: Path, checked: Identity | None, force: bool) -> None:
     """Publish tmp at dest: never over anything without force, with force only over the output
-    that was checked (see the module docstring); signals wait until it is done."""
+    that was checked (see the module docstring); signals wait until it is done. (Without force
+    checked is None: check_destination refused any output that was there.)"""
     with _creating(dest), _signals_held():
-        if force:
-            publish_replacing(tmp, dest, checked)
-        else:
-            publish_new(tmp, dest)
+        publish_replacing(tmp, dest, checked if force else None)
 
 
 @contextlib.contextmanager
@@ -406,8 +361,8 @@ def atomic_file(dest: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     The writer creates the file itself. Opening an empty file made in advance (mkstemp) with
     "w" truncates it, and ext4 then writes the whole file to disk when it is closed, in the
     caller's time (0.35 s per GB, strace -T of the close), even for an output that replaces
-    nothing. Keeping dest's
-    name also lets libraries that choose the format by extension write there directly.
+    nothing. Keeping dest's name also lets libraries that choose the format by extension write
+    there directly.
     """
     dest = Path(dest)
     checked = check_destination(dest, force)
@@ -441,102 +396,3 @@ def atomic_dir(dest: str | os.PathLike, force: bool = False) -> Iterator[Path]:
         if _identity(tmp_path) == mine:
             shutil.rmtree(tmp_path, ignore_errors=True)
         raise
-
-
-# copy_file_range cannot serve this pair of files (another filesystem, an old kernel, a
-# filesystem without it, a sandbox that forbids it): the bytes are written from memory instead.
-_NO_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
-COPY_MIN = 1 << 16  # below this, write() costs less than looking for the map
-WRITEBACK_BYTES = 64 << 20
-
-
-class OutputFile(io.BufferedWriter):
-    """The file a writer writes a big export to: buffered (64 KiB), plus two things that keep a
-    1 GB export near the speed of cp.
-
-    - Bytes that are a view of an input file's range (mapping.file_extent: a tensor memory-mapped
-      from the source) are copied from that file with copy_file_range, inside the kernel as cp
-      does, instead of being written from memory; hashes and zip CRCs still read the map. It
-      works as the file of a zipfile.ZipFile too, which computes a member's CRC from the memory
-      it is given and passes that same memory on to write(). Where the kernel or filesystem
-      cannot copy, the bytes are written from memory.
-    - Every 64 MiB written is handed to the kernel for write-back at once (posix_fadvise
-      DONTNEED, from a background thread), instead of all of it at the rename: ext4 writes a
-      file that replaces another out before the rename returns (its guard against empty files
-      after a crash), which took 0.4-0.6 s per GB at the end of every export (strace -T).
-
-    bench/write_paths.py measures both: a 1 GB .h5 -> NPZ took 2.59 s writing from memory and
-    1.75 s with both (medians of 8 on 2 cores; cp of the file took 0.81 s).
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        super().__init__(io.FileIO(path, "w"), buffer_size=1 << 16)
-        self._copying = hasattr(os, "copy_file_range")
-        self._advised = 0  # bytes before this offset were handed over for write-back
-        self._ranges: queue.SimpleQueue | None = None
-        self._writeback: threading.Thread | None = None
-
-    def write(self, data) -> int:
-        view = memoryview(data)
-        if view.ndim != 1 or view.format != "B":
-            view = view.cast("B")
-        extent = file_extent(view) if self._copying and view.nbytes >= COPY_MIN else None
-        done = self._copy(extent, view.nbytes) if extent else 0
-        if done < view.nbytes:
-            super().write(view[done:])
-        if view.nbytes >= COPY_MIN:
-            self._hand_over()
-        return view.nbytes
-
-    def _copy(self, extent: tuple[int, int], nbytes: int) -> int:
-        """How many of the nbytes at extent were copied inside the kernel (all, unless the
-        kernel or filesystem cannot; the caller writes the rest from memory)."""
-        source, offset = extent
-        self.flush()
-        position = self.tell()
-        done = 0
-        try:
-            while done < nbytes:
-                count = os.copy_file_range(
-                    source, self.fileno(), nbytes - done, offset + done, position + done
-                )
-                if count == 0:  # a filesystem that copies nothing: the memory is what was hashed
-                    self._copying = False
-                    break
-                done += count
-        except OSError as exc:
-            if exc.errno not in _NO_COPY:
-                raise
-            self._copying = False
-        self.seek(position + done)
-        return done
-
-    def _hand_over(self) -> None:
-        end = self.tell()
-        if end - self._advised < WRITEBACK_BYTES or not hasattr(os, "posix_fadvise"):
-            return
-        self.flush()
-        if self._ranges is None:
-            ranges: queue.SimpleQueue = queue.SimpleQueue()
-            thread = threading.Thread(target=_write_back, args=(self.fileno(), ranges), daemon=True)
-            thread.start()
-            self._ranges, self._writeback = ranges, thread
-        self._ranges.put((self._advised, end - self._advised))
-        self._advised = end
-
-    def close(self) -> None:
-        try:
-            if self._ranges is not None:
-                self._ranges.put(None)
-                self._ranges = None
-                self._writeback.join()
-        finally:
-            super().close()
-
-
-def _write_back(fd: int, ranges: queue.SimpleQueue) -> None:
-    """Start write-back of each (offset, length) range of fd as it arrives (advice only: an
-    error changes nothing the writer needs)."""
-    while (item := ranges.get()) is not None:
-        with contextlib.suppress(OSError):
-            os.posix_fadvise(fd, item[0], item[1], os.POSIX_FADV_DONTNEED)

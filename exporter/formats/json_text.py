@@ -23,7 +23,7 @@ from exporter.core.dtypes import as_little_endian, dtype_from_name, is_float
 from exporter.core.errors import InputError
 from exporter.core.weightset import Tensor, WeightSet
 from exporter.files.inputs import InputFile, read_bounded
-from exporter.files.publish import OutputFile
+from exporter.files.kernel_copy import OutputFile
 from exporter.formats import manifest as mf
 from exporter.formats.common import Entry, broken_tensor, entry_tensor, from_manifest
 from exporter.formats.textformat import CHUNK_VALUES, json_block, parse_flat

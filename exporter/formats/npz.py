@@ -32,8 +32,8 @@ from exporter.core.errors import InputError, UnsafeInputError
 from exporter.core.weightset import HASH_CHUNK, ModelInfo, Tensor, WeightSet
 from exporter.files.archive import open_zip, read_member, stored_range
 from exporter.files.inputs import InputFile
+from exporter.files.kernel_copy import OutputFile
 from exporter.files.maps import file_array
-from exporter.files.publish import OutputFile
 from exporter.formats import manifest as mf
 from exporter.formats.common import (
     MAX_MANIFEST_BYTES,

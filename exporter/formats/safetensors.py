@@ -35,8 +35,8 @@ from exporter.core.dtypes import as_little_endian, by_dtype, by_safetensors_code
 from exporter.core.errors import InputError
 from exporter.core.weightset import HASH_CHUNK, ModelInfo, Tensor, WeightSet
 from exporter.files.inputs import InputFile
+from exporter.files.kernel_copy import OutputFile
 from exporter.files.maps import file_array
-from exporter.files.publish import OutputFile
 from exporter.formats import manifest as mf
 from exporter.formats.common import Entry, broken_tensor, entry_tensor, from_manifest, note_unlisted
 from exporter.formats.names import flat_plan
