@@ -30,6 +30,7 @@ class TensorDiff:
     max_abs: float | None = None
     max_rel: float | None = None
     differing: int = 0  # elements outside the tolerance
+    size: int = 0  # elements compared (0 when the shapes differ)
     equal: bool = True
 
     def to_json(self) -> dict[str, Any]:
@@ -108,6 +109,7 @@ def _compare(ta: Tensor, tb: Tensor, atol: float, rtol: float) -> TensorDiff:
         diff.equal = False
         return diff
     a, b = ta.read(), tb.read()
+    diff.size = int(a.size)
     diff.max_abs, diff.max_rel, diff.differing = compare_arrays(a, b, atol, rtol)
     if atol == 0 and rtol == 0 and a.dtype == b.dtype:  # exact means bit for bit: -0.0, NaN bits
         diff.differing = bitwise_differences(a, b)

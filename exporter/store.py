@@ -50,7 +50,11 @@ def weights_digest(ws: WeightSet) -> str:
 
 def model_name(name: str) -> str:
     if not _SAFE_NAME.match(name):
-        raise UsageError(f"model name {name!r} for the store must match [A-Za-z0-9][A-Za-z0-9._-]*")
+        suggestion = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:128] or "model"
+        raise UsageError(
+            f"model name {name!r} for the store must match [A-Za-z0-9][A-Za-z0-9._-]*; "
+            f"give one with --name, e.g. --name {suggestion}"
+        )
     return name
 
 

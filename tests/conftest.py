@@ -31,7 +31,7 @@ def cli():
     from exporter.cli.common import State
 
     def run(*args: str) -> Result:
-        State.debug = State.quiet = False
+        State.debug = State.quiet = State.json = State.json_requested = False
         return Result(CliRunner().invoke(app, [str(a) for a in args]))
 
     return run

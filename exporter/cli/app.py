@@ -35,6 +35,7 @@ from exporter.cli.common import (
     Debug,
     Quiet,
     State,
+    emit_json,
     end_on_closed_stdout,
     err,
     one_line,
@@ -52,27 +53,33 @@ OUT_OF_MEMORY = (
 
 def exit_code_for(exc: BaseException) -> int:
     """Say in one line on stderr what went wrong (with --debug, the traceback first); the exit
-    code of exc."""
+    code of exc. Under --json the same line and code also go to stdout as one JSON document,
+    {"error": ..., "exit_code": ...}, so a script reading stdout always gets a document."""
     if isinstance(exc, BrokenPipeError) and stdout_gone():  # `exporter inspect M | head -1`
         return end_on_closed_stdout()
+    if State.debug and not isinstance(exc, KeyboardInterrupt):
+        traceback.print_exception(exc)
+    code, line = _explain(exc)
+    err(line)
+    if State.json_requested:
+        message = line.split(": ", 2)[-1] if line.startswith("exporter: ") else line
+        emit_json({"error": message, "exit_code": code})
+    return code
+
+
+def _explain(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, KeyboardInterrupt):
         # an interrupt held while an output was being published lands just after it: every
         # output is then either complete or exactly as it was, never partial
-        err("exporter: interrupted; every output is either complete or unchanged")
-        return INTERRUPTED
-    if State.debug:
-        traceback.print_exception(exc)
+        return INTERRUPTED, "exporter: interrupted; every output is either complete or unchanged"
     if isinstance(exc, ExporterError):
-        err(f"exporter: error: {one_line(str(exc))}")
-        return exc.exit_code
+        return exc.exit_code, f"exporter: error: {one_line(str(exc))}"
     if isinstance(exc, MemoryError):  # the last line of defence: readers bound sizes first
-        err(OUT_OF_MEMORY)
-        return 3
-    err(
+        return 3, OUT_OF_MEMORY
+    return INTERNAL_ERROR, (
         f"exporter: internal error: {type(exc).__name__}: {one_line(str(exc))} "
         "(run with --debug for the traceback and please report it)"
     )
-    return INTERNAL_ERROR
 
 
 class Group(TyperGroup):
@@ -107,6 +114,7 @@ class Command(TyperCommand):
             if "json_out" not in ctx.params:
                 raise UsageError(f"--json: the {self.name} command prints no JSON document")
             ctx.params["json_out"] = True
+        State.json_requested = bool(ctx.params.get("json_out"))
         return super().invoke(ctx)
 
 
@@ -117,7 +125,7 @@ app = typer.Typer(
     "models to ONNX with proof.\n\n" + EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -139,7 +147,10 @@ def main_options(
         ),
     ] = False,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version."
+        ),
     ] = False,
 ) -> None:
     """Global options (-q/--quiet, --debug, --json) go before or after the command name."""

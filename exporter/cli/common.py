@@ -24,6 +24,7 @@ class State:
     debug = False
     quiet = False
     json = False  # `exporter --json COMMAND`: the same as COMMAND ... --json
+    json_requested = False  # the running command was asked for JSON: errors are JSON too
 
 
 def stdout_gone() -> bool:

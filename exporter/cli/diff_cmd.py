@@ -52,7 +52,7 @@ def diff(
         else:
             dtype = f", dtype {t.dtype_a} -> {t.dtype_b}" if t.dtype_a != t.dtype_b else ""
             err(
-                f"✗ {t.name}: {t.differing} values differ, max abs {_num(t.max_abs)}, max rel {_num(t.max_rel)}{dtype}"
+                f"✗ {t.name}: {t.differing} of {t.size} values differ, max abs {_num(t.max_abs)}, max rel {_num(t.max_rel)}{dtype}"
             )
     if report.ok:
         worst = max((t.max_abs or 0.0 for t in report.tensors), default=0.0)
