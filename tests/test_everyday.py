@@ -62,3 +62,29 @@ def test_a_store_name_that_cannot_be_used_suggests_one(tmp_path, cli):
     assert "--name my_model_v2" in result.stderr, result.stderr
     named = cli("export", source, "--store", tmp_path / "store", "--name", "my_model_v2")
     assert named.exit_code == 0, named
+
+
+def test_trailing_blank_lines_of_a_hand_edited_csv_are_not_rows(tmp_path):
+    values = np.arange(6, dtype=np.float32).reshape(2, 3)
+    wide = tmp_path / "wide-csv"
+    exporter.export(_ws({"w": values, "b": values[0]}), wide, format="csv")
+    for name in ("w.csv", "b.csv"):
+        path = wide / name
+        path.write_bytes(path.read_bytes() + b"\n  \n")
+    read = exporter.load(wide)
+    assert read["w"].read().tobytes() == values.tobytes()
+    assert read["b"].read().tobytes() == values[0].tobytes()
+    long = tmp_path / "long-csv"
+    exporter.export(_ws({"w": values}), long, format="csv", csv_layout="long")
+    table = long / "weights.csv"
+    table.write_bytes(table.read_bytes() + b"\r\n\r\n")
+    assert exporter.load(long)["w"].read().tobytes() == values.tobytes()
+    (wide / "w.csv").write_bytes(b"0,1,2\n\n3,4,5\n")  # a blank row in the middle is damage
+    assert exporter.validate(wide).ok is False
+
+
+def _ws(arrays):
+    ws = exporter.WeightSet()
+    for key, value in arrays.items():
+        ws.add(exporter.Tensor.from_array(key, value))
+    return ws

@@ -266,8 +266,11 @@ def _read_wide(folder: Folder, entry: Entry) -> np.ndarray:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{where}: {entry['location']} is not UTF-8 text") from None
-    rows = [line.split(",") for line in text.splitlines()]
     expected = wide_shape(shape)
+    lines = text.splitlines()
+    while expected[1] and lines and not lines[-1].strip():
+        lines.pop()  # blank lines an editor left at the end are not rows
+    rows = [line.split(",") for line in lines]
     found = (len(rows), max((len(r) for r in rows), default=0)) if rows else (0, expected[1])
     if expected[1] == 0 and all(r == [""] for r in rows):
         found = (len(rows), 0)
@@ -305,6 +308,8 @@ def _read_long(folder: Folder, entries: list[Entry]) -> dict[str, list[str]]:
         if next(rows, None) != list(LONG_HEADER):
             raise InputError(f"{table}: header must be {','.join(LONG_HEADER)}")
         for row in rows:
+            if not any(cell.strip() for cell in row):
+                continue  # a blank line (an editor's trailing newline) holds no value
             if len(row) != 3 or row[0] not in columns:
                 raise InputError(f"{table}: bad row {row[:3]!r}")
             values = columns[row[0]]
