@@ -62,28 +62,47 @@ class Probe:
         return self.path.name.lower()
 
 
+# What the file plumbing under every reader raises on a damaged, truncated or vanished file: I/O,
+# zip archives, inflating, fixed-size binary records. Every reader expects these.
+IO_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, struct.error)
+Errors = tuple[type[BaseException], ...]
+
+
 @dataclass(frozen=True)
 class Reader:
-    """A registered source kind."""
+    """A registered source kind.
+
+    damage: what the reader's own libraries raise on a damaged file (h5py's KeyError or
+    RuntimeError, ...), beside IO_ERRORS. Only these, from the read or from a lazy tensor read,
+    become "cannot read it, the file is damaged" (exit 3); anything else is a bug in exporter
+    and propagates as it is (exit 4, --debug shows the traceback).
+    """
 
     kind: str
     detect: Callable[[Probe], bool]
     read: Callable[[InputFile, ReadOptions], WeightSet]  # the input opened once
     description: str = ""
+    damage: Errors = ()
+
+    @property
+    def damage_errors(self) -> Errors:
+        return (*IO_ERRORS, *self.damage)
 
 
 READERS: Registry[Reader] = Registry("source kind")
-# Order matters: the first reader whose detect() says yes reads the file.
+# Order matters: the first reader whose detect() says yes reads the file. Each module registers
+# its readers when imported: the export formats first (exporter.formats.MODULES, loaded by name
+# like these), then the model files.
+FORMATS = "exporter.formats"
 _MODULES = (
-    "exporter.formats.readback",
     "exporter.models.keras.files",
-    "exporter.models.keras.api",
     "exporter.models.onnx.graph",
     "exporter.models.sklearn.files",
 )
 _loaded = False
-# --via keras: the reader that loads Keras files through Keras itself (by name, like _MODULES).
-VIA_KERAS = "exporter.models.keras.api:read_via_keras"
+# --via keras: the Reader that loads Keras files through Keras itself (by name, like _MODULES;
+# not registered, so it never takes part in detection).
+VIA_KERAS = "exporter.models.keras.api:VIA_KERAS"
 
 
 def readers() -> Registry[Reader]:
@@ -91,13 +110,25 @@ def readers() -> Registry[Reader]:
     global _loaded
     if not _loaded:
         _loaded = True
-        for name in _MODULES:
+        for name in _module_names():
             try:
                 importlib.import_module(name)
             except ModuleNotFoundError as exc:
                 if exc.name != name:
                     raise
+        READERS.order_by_module(_module_names(), lambda reader: reader.read.__module__)
     return READERS
+
+
+def _module_names() -> tuple[str, ...]:
+    return (*importlib.import_module(FORMATS).MODULES, *_MODULES)
+
+
+def in_detection_order() -> list[Reader]:
+    """The registered readers in the order of their modules above (the export formats first),
+    whichever order the modules happened to be imported in; readers from elsewhere last."""
+    rank = {name: i for i, name in enumerate(_module_names())}
+    return sorted(readers(), key=lambda reader: rank.get(reader.read.__module__, len(rank)))
 
 
 def probe(source: InputFile | str | os.PathLike) -> Probe:
@@ -127,15 +158,27 @@ def check_input_path(source: str | os.PathLike) -> Path:
     return path
 
 
+def recognise(source: InputFile | str | os.PathLike) -> Reader | None:
+    """The reader for a file or folder, chosen by content; None when no reader knows it."""
+    found = probe(source)
+    return _first_reader(found)
+
+
+def _first_reader(found: Probe) -> Reader | None:
+    if not found.is_dir and not found.head:
+        return None  # an empty file is nothing
+    return next((reader for reader in in_detection_order() if reader.detect(found)), None)
+
+
 def detect(source: InputFile | str | os.PathLike) -> Reader:
     """The reader for a file or folder, chosen by content."""
     found = probe(source)
+    reader = _first_reader(found)
+    if reader is not None:
+        return reader
     path = found.path
     if not found.is_dir and not found.head:
         raise InputError(f"{path}: file is empty")
-    for reader in readers():
-        if reader.detect(found):
-            return reader
     if found.is_dir:
         raise InputError(
             f"{path}: a folder, but not a CSV export (no manifest.json) or a model exporter reads"
@@ -146,57 +189,82 @@ def detect(source: InputFile | str | os.PathLike) -> Reader:
             f"{path}: a zip archive ({shown}) that is not a .keras model (needs config.json and "
             "model.weights.h5), an .npz (.npy members) or a skops file"
         )
-    known = ", ".join(readers().names())
+    known = ", ".join(reader.kind for reader in in_detection_order())
     raise InputError(f"{path}: not a model or export exporter recognises (reads: {known})")
 
 
 def read_path(source: str | os.PathLike, options: ReadOptions | None = None) -> WeightSet:
     """Read a file or folder of any registered kind. The input is opened once: detection and
-    the reader read that descriptor, whatever happens to the path meanwhile."""
+    the reader read that descriptor, whatever happens to the path meanwhile.
+
+    Errors the reader declares as damage (Reader.damage_errors), from the read or later from a
+    lazy tensor read, become one InputError naming the file (exit 3); any other exception is a
+    bug and propagates unchanged."""
     options = options or ReadOptions()
     if options.via not in ("auto", "keras"):
         raise UsageError(f"unknown --via {options.via!r}; use auto or keras")
     opened = InputFile(source)
     path = opened.path
+    reader = _reader_for(opened, options)
     try:
-        if options.via == "keras":
-            module, name = VIA_KERAS.split(":")
-            return getattr(importlib.import_module(module), name)(opened, options)
-        return _guard_lazy_reads(detect(opened).read(opened, options), path)
+        ws = reader.read(opened, options)
     except ExporterError as exc:
         raise _naming_file(exc, path) from None
-    except DAMAGE_ERRORS as exc:
+    except reader.damage_errors as exc:
         raise InputError(
             f"{path}: cannot read it, the file is damaged or not what it seems "
             f"({type(exc).__name__}: {_one_line(exc)})"
         ) from None
+    return _guard_lazy_reads(ws, path, reader.damage_errors)
 
 
-# What the libraries underneath (h5py, zipfile, json, struct) raise on damaged input. A reader
-# should turn these into clear InputErrors itself; this is the safety net at the boundary.
+def _reader_for(opened: InputFile, options: ReadOptions) -> Reader:
+    """The reader options.via asks for, or the one detection picks. Detection may look inside
+    the file with any reader's libraries, so any reader's damage errors mean a damaged file."""
+    try:
+        if options.via == "keras":
+            module, name = VIA_KERAS.split(":")
+            return getattr(importlib.import_module(module), name)
+        return detect(opened)
+    except ExporterError as exc:
+        raise _naming_file(exc, opened.path) from None
+    except _detection_errors() as exc:
+        raise InputError(
+            f"{opened.path}: cannot read it, the file is damaged or not what it seems "
+            f"({type(exc).__name__}: {_one_line(exc)})"
+        ) from None
+
+
+def _detection_errors() -> Errors:
+    return tuple({e: None for reader in readers() for e in reader.damage_errors})
+
+
+# The old catch-all: only the export formats' own loaders (formats/common.py) still use it, until
+# each format declares the errors it expects (Reader.damage); then it goes.
 DAMAGE_ERRORS = (
     OSError, KeyError, ValueError, EOFError, OverflowError, RuntimeError, zipfile.BadZipFile,
     struct.error, zlib.error, tokenize.TokenError,
 )  # fmt: skip
 
 
-def _guard_lazy_reads(ws: WeightSet, path: Path) -> WeightSet:
+def _guard_lazy_reads(ws: WeightSet, path: Path, damage: Errors) -> WeightSet:
     """Tensors are read after read_path returns (a damaged compressed member or HDF5 chunk shows
-    only then): the same safety net, around every tensor's loader, naming the file and tensor."""
+    only then): the reader's damage errors, around every tensor's loader, name the file and
+    tensor."""
     for tensor in ws:
         if callable(tensor.source):
-            tensor.source = _guarded(tensor.source, path, tensor.name)
+            tensor.source = _guarded(tensor.source, path, tensor.name, damage)
     return ws
 
 
-def _guarded(load: Any, path: Path, name: str) -> Any:
+def _guarded(load: Any, path: Path, name: str, damage: Errors) -> Any:
     @functools.wraps(load)  # __wrapped__: the reader's own loader stays reachable
     def guarded_load() -> Any:
         try:
             return load()
         except ExporterError as exc:
             raise _naming_file(exc, path) from None
-        except DAMAGE_ERRORS as exc:
+        except damage as exc:
             raise InputError(
                 f"{path}: tensor {name!r} cannot be read, the file is damaged "
                 f"({type(exc).__name__}: {_one_line(exc)})"

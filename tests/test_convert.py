@@ -250,7 +250,8 @@ def test_weight_matching_by_values():
             Tensor.from_array("gone", kernel + 1),
         ]
     )
-    report = match_weights(ws, helper.make_model(graph))
+    notes: list[str] = []
+    report = match_weights(ws, helper.make_model(graph), notes)
     rows = {row["name"]: (row["onnx"], row["match"]) for row in report["tensors"]}
     assert rows == {
         "conv/kernel": ("W", "transposed"),
@@ -258,7 +259,85 @@ def test_weight_matching_by_values():
         "dense/kernel": ("lin/coefficients", "flattened"),
         "gone": (None, None),
     }
-    assert report["found"] == 3 and report["total"] == 4
+    assert report["found"] == 3 and report["total"] == 4 and notes == []
+
+
+def _branchy_model():
+    """An unnamed ai.onnx.ml node, a PyTorch-style unsafe Constant name and an If whose branch
+    holds an initializer: the three places the old report walker named differently from the
+    reader (it said `LinearRegressor_0/coefficients`, `/Constant_output_0` and skipped the
+    branch)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    coefficients = np.arange(1, 7, dtype=np.float32)
+
+    def branch(values: list[float]):
+        return helper.make_graph(
+            [helper.make_node("Identity", ["T"], ["z"])], "branch", [],
+            [helper.make_tensor_value_info("z", TensorProto.FLOAT, [3])],
+            [numpy_helper.from_array(np.array(values, np.float32), "T")],
+        )  # fmt: skip
+
+    nodes = [
+        helper.make_node("LinearRegressor", ["x"], ["y"], domain="ai.onnx.ml",
+                         coefficients=coefficients.tolist()),
+        helper.make_node("Constant", [], ["/Constant_output_0"],
+                         value=numpy_helper.from_array(np.array([4, 5], np.int64))),
+        helper.make_node("If", ["c"], ["z"], name="choose", then_branch=branch([7, 8, 9]),
+                         else_branch=branch([0, 0, 1])),
+    ]  # fmt: skip
+    graph = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3]),
+         helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])],
+    )  # fmt: skip
+    return helper.make_model(graph)
+
+
+def test_report_and_inspect_name_onnx_parameters_alike():
+    """One walker: the report's ONNX names are the names `inspect` shows for the same model."""
+    from exporter.convert.weights import match_weights
+    from exporter.core.weightset import Tensor, WeightSet
+    from exporter.models.onnx.graph import weightset_from_onnx
+
+    model = _branchy_model()
+    ws = WeightSet(
+        [
+            Tensor.from_array("coef_", np.arange(1, 7, dtype=np.float64).reshape(2, 3)),
+            Tensor.from_array("steps", np.array([4, 5], np.int64)),
+            Tensor.from_array("branch", np.array([7.0, 8.0, 9.0], np.float32)),
+        ]
+    )
+    notes: list[str] = []
+    report = match_weights(ws, model, notes)
+    rows = {row["name"]: (row["onnx"], row["match"]) for row in report["tensors"]}
+    assert rows == {
+        "coef_": ("LinearRegressor/coefficients", "flattened"),
+        "steps": ("Constant_output_0", "exact"),
+        "branch": ("choose/then_branch/T", "exact"),
+    }
+    inspected = weightset_from_onnx(model).names()
+    assert {name for name, _ in rows.values()} <= set(inspected)
+    assert report["onnx_parameters"] == len(inspected) and notes == []
+
+
+def test_a_model_the_reader_refuses_is_still_checked_and_says_why():
+    from onnx import helper, numpy_helper
+
+    from exporter.convert.weights import match_weights
+    from exporter.core.weightset import Tensor, WeightSet
+
+    odd = numpy_helper.from_array(np.array([1 + 2j], np.complex64), "Z")  # no export dtype
+    graph = helper.make_graph(
+        [], "g", [], [helper.make_tensor_value_info("Z", onnx.TensorProto.COMPLEX64, [1])], [odd]
+    )
+    notes: list[str] = []
+    ws = WeightSet([Tensor.from_array("w", np.ones(2, np.float32))])
+    report = match_weights(ws, helper.make_model(graph), notes)
+    assert report["found"] == 0 and report["onnx_parameters"] == 0
+    assert report["tensors"][0]["onnx"] is None
+    assert len(notes) == 1 and "COMPLEX64" in notes[0] and "not matched" in notes[0]
 
 
 # ---------------------------------------------------------------- Keras
@@ -349,13 +428,28 @@ def test_verify_fails_on_a_changed_weight(keras_files, tmp_path):
     assert document["command"] == "verify"
 
 
-def test_failed_check_still_writes_the_onnx(keras_files, tmp_path):
-    out = tmp_path / "strict.onnx"
-    result = run("convert", keras_files["sequence"], "-o", out, "--atol", "0", "--rtol", "0")
-    assert out.exists()
-    assert result.exit_code in (0, 1)  # exactly equal outputs are possible but rare
-    if result.exit_code == 1:
-        assert "✗ out" in result.output
+def test_failed_check_still_writes_the_onnx(tmp_path):
+    """A check that fails for sure: the ONNX model computes in float32, scikit-learn in float64,
+    and the exact tolerance (0, 0) admits no rounding. 13/30 (the prediction at x = 1) has no
+    finite binary expansion, so its float64 and float32 values differ. Exit 1, the ✗ line,
+    and the ONNX is kept for the user to inspect."""
+    import skops.io as sio
+    from sklearn.linear_model import LinearRegression
+
+    X = np.array([[0.0], [1.0], [2.0]])
+    model = LinearRegression().fit(X, 1 / 3 + 0.1 * X[:, 0])
+    sio.dump(model, tmp_path / "lr.skops")
+    np.savez(tmp_path / "inputs.npz", X=np.array([[1.0], [2.0], [3.0]], np.float32))
+    out, report = tmp_path / "strict.onnx", tmp_path / "strict.json"
+    result = run(
+        "convert", tmp_path / "lr.skops", "-o", out, "--report", report, "--atol", "0",
+        "--rtol", "0", "--inputs", tmp_path / "inputs.npz",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "✗ variable" in result.output
+    assert out.is_file() and onnx.load(str(out)).graph.output[0].name == "variable"
+    document = json.loads(report.read_text())
+    assert not document["ok"] and document["validation"]["outputs"][0]["mismatched"] == 3
 
 
 def test_output_is_not_overwritten(keras_files, tmp_path):

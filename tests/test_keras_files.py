@@ -120,7 +120,7 @@ def test_legacy_h5_model_info(small):
     assert (ws.info.model_name, ws.info.model_class) == ("outer", "Functional")
     assert ws.info.framework_version.startswith("3.")
     assert ws.info.file == paths["h5"].name
-    from exporter.models.keras.api import file_sha256
+    from exporter.files.hashing import file_sha256
 
     assert ws.info.sha256 == file_sha256(paths["h5"])
 
@@ -129,7 +129,8 @@ def test_save_weights_h5_without_config_warns_about_nested_order(small):
     expected, paths = small["tf-keras", "nested"]
     ws = read_path(paths["save_weights_h5"])
     assert sorted(ws.names()) == sorted(e[0] for e in expected)
-    assert any("inner_seq" in w for w in ws.info.warnings)
+    assert [n.code for n in ws.info.notes()] == ["keras-file-order"]
+    assert "inner_seq" in ws.info.warnings[0]
     fixed = read_path(paths["save_weights_h5"], ReadOptions(config=str(paths["h5"])))
     assert_same(fixed, expected, trainable=False)
     assert not fixed.info.warnings
@@ -151,7 +152,8 @@ def test_weights_h5_without_config_is_positional(small):
     expected, paths = small["keras", "nested"]
     ws = read_path(paths["weights"])
     assert ws.info.naming == "positional"
-    assert ws.info.warnings and "--config" in ws.info.warnings[0]
+    assert ws.info.notes()[0].code == "keras-positional-names"
+    assert "--config" in ws.info.warnings[0]
     assert "layers/dense/vars/0" in ws.names()  # group names are class names
     assert "layers/sequential/layers/batch_normalization/vars/3" in ws.names()
     by_name = {e[0]: e[2] for e in expected}
@@ -241,7 +243,7 @@ def test_optimizer_state_only_when_asked(trained, framework):
             assert [t.name for t in extra] == [e[0] for e in optimizer]
         else:
             assert [t.name for t in extra] == [f"optimizer/vars/{i}" for i in range(len(extra))]
-            assert any("optimizer" in w for w in ws.info.warnings)
+            assert "keras-optimizer-positional" in [n.code for n in ws.info.notes()]
         for tensor, (_, dtype, values, _) in zip(extra, optimizer, strict=True):
             assert tensor.dtype == dtype
             assert tensor.read().tobytes() == values.tobytes(), tensor.name
@@ -306,7 +308,8 @@ def test_lambda_layer_is_read_not_run(tmp_path):
     ws = read_path(path, ReadOptions(trust=True))
     assert ws.names() == ["dense/kernel", "dense/bias"]
     assert ws.info.extra["lambda_layers"] == ["lambda"]
-    assert any("Lambda" in w for w in ws.info.warnings)
+    assert [n.code for n in ws.info.notes()] == ["keras-lambda-layers"]
+    assert "Lambda" in ws.info.warnings[0]
 
 
 def test_unknown_layer_class_gets_positional_names(tmp_path):
@@ -328,7 +331,8 @@ def test_unknown_layer_class_gets_positional_names(tmp_path):
     model.save(path)
     ws = read_path(path)
     assert ws.names() == ["dense/kernel", "dense/bias", "scale/var0", "scale/var1"]
-    assert any("Scale" in w for w in ws.info.warnings)
+    assert [n.code for n in ws.info.notes()] == ["keras-unknown-class"]
+    assert "Scale" in ws.info.warnings[0]
     assert ws["scale/var0"].read().tobytes() == model.layers[1].factor.numpy().tobytes()
 
 

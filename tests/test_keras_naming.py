@@ -19,8 +19,9 @@ from pathlib import Path
 import keras_corpus
 import pytest
 
-from exporter.models.keras import config as kc
-from exporter.models.keras.config import LayerNode, layer_slots, layer_tree, variant_key
+from exporter.models.keras import slots as kc
+from exporter.models.keras.config import LayerNode, layer_tree
+from exporter.models.keras.slots import layer_slots, variant_key
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent

@@ -22,7 +22,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 import exporter
 from exporter.core.errors import ExporterError, InputError, UnsafeInputError, UnsupportedError
-from exporter.models.onnx.graph import looks_like_model, safe_name, weightset_from_onnx
+from exporter.models.onnx.graph import looks_like_model, weightset_from_onnx
+from exporter.models.onnx.values import safe_name
 from exporter.readers import detect, probe, readers
 
 ONNX_DATA = Path(onnx.__file__).parent / "backend" / "test" / "data"
@@ -113,7 +114,9 @@ def test_model_info(tmp_path):
     info = exporter.load(path).info
     assert (info.kind, info.framework, info.framework_version) == ("onnx", "onnx", "tests 9.9")
     assert info.model_name == "g" and info.file == "m.onnx"
+    assert callable(info.digest)  # the file's sha256, still being computed in the background
     assert info.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert info.digest == info.sha256  # waited for once, then kept
     assert info.extra["ir_version"] == 9 and info.extra["graph_name"] == "g"
     assert info.extra["opset_import"] == {"ai.onnx": 18, "ai.onnx.ml": 3}
     assert info.extra["producer_name"] == "tests"
@@ -218,7 +221,26 @@ def test_constant_of_shape_is_computed_not_exported():
     assert ws.info.extra["computed"] == [
         {"output": "filled", "op": "ConstantOfShape", "shape_from": "shape", "value": 0.5}
     ]
-    assert any("ConstantOfShape" in w for w in ws.info.warnings)
+    (note,) = ws.info.notes()
+    assert note.code == "onnx-computed" and note.text.startswith("1 tensor(s) are computed by")
+
+
+def test_warnings_are_coded_notes_stored_as_their_text(tmp_path):
+    """A warning carries a code for code that acts on it; the manifest stores its text as a
+    plain string, exactly as before codes existed, and reads it back without the code."""
+    shape = numpy_helper.from_array(np.array([2], np.int64), "shape")
+    node = helper.make_node("ConstantOfShape", ["shape"], ["/filled"])
+    graph = helper.make_graph(
+        [node], "cos", [], [helper.make_tensor_value_info("/filled", TensorProto.FLOAT, [2])],
+        initializer=[shape],
+    )  # fmt: skip
+    ws = weightset_from_onnx(om.model(graph))
+    assert [n.code for n in ws.info.notes()] == ["onnx-computed"]
+    assert all(type(w) is str for w in ws.info.warnings)
+    manifest = exporter.export(ws, tmp_path / "m.json")
+    assert manifest["warnings"] == ws.info.warnings
+    back = exporter.load(tmp_path / "m.json").info
+    assert back.warnings == ws.info.warnings and [n.code for n in back.notes()] == [""]
 
 
 def test_unsafe_onnx_names_are_made_safe_and_kept_in_origin():
@@ -239,7 +261,8 @@ def test_unsafe_onnx_names_are_made_safe_and_kept_in_origin():
     ws = weightset_from_onnx(om.model(graph))
     assert ws.names() == ["a/%2E%2E/b", "Constant_output_0"]
     assert "'/Constant_output_0'" in ws["Constant_output_0"].origin
-    assert any("2 ONNX name(s)" in w for w in ws.info.warnings)
+    (note,) = ws.info.notes()
+    assert note.code == "onnx-renamed" and note.text.startswith("2 ONNX name(s) were not safe")
 
 
 # ---------------------------------------------------------------- ai.onnx.ml attributes
@@ -645,6 +668,66 @@ def test_cli_refusal_exits_3_with_one_line(tmp_path, cli):
     result = cli("export", path, "-o", tmp_path / "x.npz")
     assert result.exit_code == 3
     assert "'..'" in result.stderr and not (tmp_path / "x.npz").exists()
+
+
+# A KeyError is in the old catch-all (which made any of them "damaged file", exit 3); a
+# ZeroDivisionError never was. Both are bugs in a reader, not damage in the file.
+READER_BUGS = [KeyError("a lookup the reader got wrong"), ZeroDivisionError("division by zero")]
+
+
+@pytest.mark.parametrize("bug", READER_BUGS, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("when", ["reading", "lazy tensor read"])
+def test_a_reader_bug_is_exit_4_not_a_damaged_file(tmp_path, cli, monkeypatch, bug, when):
+    """Only the errors a reader declares as damage (readers.Reader.damage) become exit 3; a bug,
+    while reading or in a tensor's loader called later, is an internal error: exit 4, one line
+    saying so, the traceback with --debug, and no output."""
+    from exporter.models.onnx import values, walk
+
+    path = save(om.encodings()[0], tmp_path / "m.onnx")
+
+    def broken(*args):
+        raise bug
+
+    if when == "reading":
+        monkeypatch.setattr(walk.Walker, "graph", broken)
+    else:
+        monkeypatch.setattr(values, "_raw_decoder", lambda *args: broken)
+    out = tmp_path / "x.npz"
+    result = cli("export", path, "-o", out)
+    assert result.exit_code == 4, result
+    line = f"exporter: internal error: {type(bug).__name__}"
+    assert result.stderr.startswith(line) and "damaged" not in result.stderr, result
+    assert not out.exists()
+    debug = cli("--debug", "export", path, "-o", out)
+    assert debug.exit_code == 4 and "Traceback (most recent call last)" in debug.stderr, debug
+
+
+def test_a_truncated_model_is_still_exit_3(tmp_path, cli):
+    data = save(om.encodings()[0], tmp_path / "m.onnx").read_bytes()
+    for cut in (len(data) // 3, len(data) - 5):
+        (tmp_path / "cut.onnx").write_bytes(data[:cut])
+        result = cli("export", tmp_path / "cut.onnx", "-o", tmp_path / "x.npz")
+        assert result.exit_code == 3, result
+        assert "cut.onnx" in result.stderr and "internal error" not in result.stderr
+        assert not (tmp_path / "x.npz").exists()
+
+
+def test_detection_order_does_not_depend_on_import_order():
+    """verify imports the ONNX reader before anything asks the registry (and the Keras guard
+    imports the Keras readers): they register first, yet detection still tries the export
+    formats first and the model readers in their listed order."""
+    code = (
+        "import exporter.models.onnx.graph, exporter.models.keras.files\n"
+        "from exporter.readers import in_detection_order, readers\n"
+        "print(' '.join(readers().names())); print(' '.join(r.kind for r in in_detection_order()))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    registered, ordered = (line.split() for line in done.stdout.splitlines())
+    assert registered[0] == "onnx"  # the import order
+    formats = max(ordered.index(kind) for kind in ("npz", "json", "csv", "safetensors"))
+    models = ["keras-v3", "keras-h5", "keras-weights-h5", "onnx", "sklearn-skops", "sklearn-pickle"]
+    assert formats < ordered.index("keras-v3") and [k for k in ordered if k in models] == models
 
 
 def test_reading_onnx_imports_no_tensorflow(tmp_path):

@@ -273,9 +273,9 @@ KERAS_ROUTES = textwrap.dedent(
     from pathlib import Path
     import exporter
     from exporter.apply import apply_weights
-    from exporter.convert.pipeline import load_source
+    from exporter.convert.source import load_source
     from exporter.core.errors import ExporterError
-    from exporter.readers import keras_guard
+    from exporter.models.keras import guard as keras_guard
 
     folder = Path(sys.argv[1])
     path, marker = folder / "in" / "model.h5", folder / "in" / "payload_ran"

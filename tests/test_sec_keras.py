@@ -155,7 +155,7 @@ def test_every_keras_route_runs_the_guard(tmp_path, monkeypatch):
     """--via keras, apply and convert all go through keras_guard before Keras opens the file."""
     import exporter
     from exporter.apply import apply_weights
-    from exporter.convert.pipeline import load_source
+    from exporter.convert.source import load_source
 
     calls = []
 

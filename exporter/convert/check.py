@@ -18,21 +18,11 @@ from typing import Any
 import numpy as np
 
 from exporter.convert.base import InputSpec
+from exporter.core.dtypes import by_onnx_type
 from exporter.core.errors import InputError, UsageError, require
 from exporter.diff import compare_arrays  # the one definition of "within tolerance"
 
-ONNX_TO_NUMPY = {
-    "tensor(float)": np.float32,
-    "tensor(double)": np.float64,
-    "tensor(float16)": np.float16,
-    "tensor(int64)": np.int64,
-    "tensor(int32)": np.int32,
-    "tensor(int16)": np.int16,
-    "tensor(int8)": np.int8,
-    "tensor(uint8)": np.uint8,
-    "tensor(bool)": np.bool_,
-    "tensor(string)": np.str_,
-}
+STRING = "STRING"  # onnxruntime's tensor(string): given as numpy str arrays
 
 
 @dataclass
@@ -90,13 +80,29 @@ class OnnxRunner:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(f"{path}: onnxruntime cannot load it: {first}") from None
         self.inputs = [
-            InputSpec(i.name, np.dtype(ONNX_TO_NUMPY.get(i.type, np.float32)), _dims(i.shape))
+            InputSpec(i.name, input_dtype(i.type), _dims(i.shape))
             for i in self.session.get_inputs()
         ]
         self.outputs = [o.name for o in self.session.get_outputs()]
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
         return dict(zip(self.outputs, self.session.run(None, inputs), strict=True))
+
+
+def input_dtype(type_name: str) -> np.dtype:
+    """The numpy dtype of an onnxruntime input type ('tensor(float)'): the dtype table's row
+    for its ONNX element type, str for strings, float32 for anything else (onnxruntime then
+    names the type it wants)."""
+    from onnx import TensorProto
+
+    inner = type_name.removeprefix("tensor(").removesuffix(")").upper()
+    if inner == STRING:
+        return np.dtype(np.str_)
+    try:
+        row = by_onnx_type(TensorProto.DataType.Value(inner))
+    except ValueError:
+        row = None
+    return row.numpy if row is not None else np.dtype(np.float32)
 
 
 def _dims(shape: list[Any]) -> tuple[int | None, ...]:

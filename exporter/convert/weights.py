@@ -1,9 +1,10 @@
 """Which source weights appear unchanged in an ONNX graph.
 
-ONNX parameters are read locally (this does not need a full ONNX reader): `graph.initializer`,
-`Constant` node values, and the number lists / tensors held as node attributes (where skl2onnx
-puts most scikit-learn parameters), named `<node name or op_type>/<attribute>`. Subgraphs are
-not searched. A source tensor is found when some ONNX parameter holds the same values:
+The ONNX parameters are the ones the ONNX reader finds (models/onnx/walk.py), under the names
+`inspect` shows: initializers and Constant outputs as they are, node-attribute parameters of
+ai.onnx.ml nodes (where skl2onnx puts most scikit-learn parameters) as
+`<node name or op_type>/<attribute>`, subgraph tensors prefixed by their node and branch.
+A source tensor is found when some ONNX parameter holds the same values:
 - "exact": same values, same dtype (shapes may differ by size-1 dimensions);
 - "cast": same values after casting to the ONNX dtype (float64 -> float32 counts as found);
 - "transposed": the same after permuting axes (Conv kernels HWIO -> OIHW);
@@ -19,31 +20,18 @@ from typing import Any
 
 import numpy as np
 
+from exporter.core.errors import InputError
 from exporter.core.weightset import WeightSet
 
-NUMBER_ATTRS = {"FLOATS": "floats", "INTS": "ints"}
 MAX_PERMUTED_RANK = 5
 
 
 def onnx_parameters(model: Any) -> dict[str, np.ndarray]:
-    """Every parameter of the main graph: initializers, Constant values, numeric node attributes."""
-    from onnx import AttributeProto, numpy_helper
+    """Every parameter of an in-memory ModelProto (its external data already inline), read by
+    the ONNX reader's own walk; InputError when the reader refuses the model."""
+    from exporter.models.onnx.graph import weightset_from_onnx
 
-    found: dict[str, np.ndarray] = {}
-    graph = model.graph
-    for tensor in graph.initializer:
-        found[tensor.name] = numpy_helper.to_array(tensor)
-    for index, node in enumerate(graph.node):
-        label = node.name or f"{node.op_type}_{index}"
-        for attr in node.attribute:
-            if attr.type == AttributeProto.TENSOR:
-                key = node.output[0] if node.op_type == "Constant" else f"{label}/{attr.name}"
-                found[key] = numpy_helper.to_array(attr.t)
-            elif attr.type == AttributeProto.FLOATS and attr.floats:
-                found[f"{label}/{attr.name}"] = np.asarray(attr.floats, dtype=np.float32)
-            elif attr.type == AttributeProto.INTS and attr.ints:
-                found[f"{label}/{attr.name}"] = np.asarray(attr.ints, dtype=np.int64)
-    return found
+    return {tensor.name: tensor.read() for tensor in weightset_from_onnx(model)}
 
 
 def _fingerprint(array: np.ndarray) -> tuple[Any, ...] | None:
@@ -87,9 +75,15 @@ def _match(source: np.ndarray, candidate: np.ndarray) -> str | None:
     return None
 
 
-def match_weights(ws: WeightSet, model: Any) -> dict[str, Any]:
-    """Per source tensor: the ONNX parameter holding its values and how, or None."""
-    params = onnx_parameters(model)
+def match_weights(ws: WeightSet, model: Any, notes: list[str]) -> dict[str, Any]:
+    """Per source tensor: the ONNX parameter holding its values and how, or None. When the ONNX
+    reader refuses the model (a dtype exporter cannot read, say), nothing is matched and notes
+    says why: the numerical check stands on its own."""
+    try:
+        params = onnx_parameters(model)
+    except InputError as exc:
+        notes.append(f"source weights not matched: the ONNX reader cannot read the model ({exc})")
+        params = {}
     index: dict[tuple[Any, ...], list[str]] = defaultdict(list)
     for name, array in params.items():
         key = _fingerprint(array)

@@ -90,9 +90,30 @@ class Tensor:
         return array
 
 
+@dataclass(frozen=True)
+class Note:
+    """A warning about how a source was read. `code` says which warning it is, for code that
+    acts on warnings (never on their wording); `text` is what is printed and what a manifest
+    stores, word for word."""
+
+    code: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+Digest = Callable[[], str]  # a sha256 still being computed (hashing.FileDigest): call to wait
+
+
 @dataclass
 class ModelInfo:
-    """Where the weights came from: source kind, framework, model name/class, file and hash."""
+    """Where the weights came from: source kind, framework, model name/class, file and hash.
+
+    The source file's sha256 is often still being computed in the background while the weights
+    are read (InputFile.digest): `digest` holds it, as a str once known or a Digest to wait for;
+    `sha256` is that digest's value, waiting for it the first time it is asked for.
+    """
 
     kind: str
     framework: str | None = None
@@ -100,17 +121,34 @@ class ModelInfo:
     model_name: str | None = None
     model_class: str | None = None
     file: str | None = None
-    sha256: str | Callable[[], str] | None = None  # or a FileDigest still being computed
+    digest: str | Digest | None = None
     naming: str = "canonical"  # or "positional" when the source does not store names
     extra: dict[str, Any] = field(default_factory=dict)
+    # The warnings' texts, as printed and stored (plain strings: a manifest read back gives
+    # these only), and the code of each one a reader added as a Note.
     warnings: list[str] = field(default_factory=list)
+    warning_codes: dict[str, str] = field(default_factory=dict)  # text -> Note.code
 
-    def __getattribute__(self, name: str) -> Any:
-        value = object.__getattribute__(self, name)
-        if name == "sha256" and callable(value):  # a FileDigest: wait for it once, keep the str
-            value = value()
-            object.__setattr__(self, "sha256", value)
-        return value
+    @property
+    def sha256(self) -> str | None:
+        """The source file's sha256 (waits for a pending digest once, then keeps the str)."""
+        if callable(self.digest):
+            self.digest = self.digest()
+        return self.digest
+
+    @sha256.setter
+    def sha256(self, value: str | Digest | None) -> None:
+        self.digest = value
+
+    def warn(self, *notes: Note) -> None:
+        """Add warnings: each Note's text to `warnings`, its code to `warning_codes`."""
+        for note in notes:
+            self.warnings.append(note.text)
+            self.warning_codes[note.text] = note.code
+
+    def notes(self) -> list[Note]:
+        """Every warning as a Note; code "" for one added as a plain string (or read back)."""
+        return [Note(self.warning_codes.get(text, ""), text) for text in self.warnings]
 
 
 class WeightSet:

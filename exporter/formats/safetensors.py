@@ -21,7 +21,7 @@ descriptor; without our manifest, a plain safetensors file reads with its keys s
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 import math
 import os
@@ -100,11 +100,9 @@ HEADER_SLACK = 4096
 def _placeholder_info(info: ModelInfo) -> ModelInfo:
     """info with a stand-in of the same length for a source digest still being computed: sizing
     the header must not wait for the whole source file to be hashed before writing starts."""
-    if isinstance(object.__getattribute__(info, "sha256"), str | None):
+    if not callable(info.digest):  # known (a str) or none: nothing to wait for
         return info
-    stand_in = copy.copy(info)  # copies the fields as they are, without waiting for the digest
-    object.__setattr__(stand_in, "sha256", _PLACEHOLDER)
-    return stand_in
+    return dataclasses.replace(info, digest=_PLACEHOLDER)
 
 
 def write_safetensors(

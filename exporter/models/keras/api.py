@@ -20,8 +20,10 @@ from typing import Any
 
 from exporter.core import frameworks
 from exporter.core.errors import ExporterError, InputError, UnsafeInputError, UsageError
-from exporter.core.weightset import ModelInfo, Tensor, WeightSet
+from exporter.core.weightset import ModelInfo, Note, Tensor, WeightSet
 from exporter.files.inputs import CLOEXEC, NOFOLLOW, InputFile, as_input
+from exporter.models.keras.hdf5 import H5PY_ERRORS
+from exporter.readers import HDF5_MAGIC, ZIP_MAGIC, Probe, Reader, probe
 
 
 def _short_name(variable: Any) -> str:
@@ -124,7 +126,7 @@ def weightset_from_model(
         model_name=model.name,
         model_class=type(model).__name__,
         file=file,
-        sha256=sha256,
+        digest=sha256,
     )
     ws = WeightSet(info=info)
     for name, variable, trainable in _named_weights(model, info):
@@ -151,9 +153,12 @@ def _named_weights(model: Any, info: ModelInfo) -> list[tuple[str, Any, bool]]:
     unreached = [_path(v) for v in model.weights if id(v) not in names]
     if unreached:
         info.naming = "positional"
-        info.warnings.append(
-            f"{len(unreached)} variable(s) of {model.name!r} are owned by no layer reached from "
-            f"it, named var<i> by their place in model.weights: {', '.join(unreached[:5])}"
+        info.warn(
+            Note(
+                "keras-unreached-variables",
+                f"{len(unreached)} variable(s) of {model.name!r} are owned by no layer reached from "
+                f"it, named var<i> by their place in model.weights: {', '.join(unreached[:5])}",
+            )
         )
     _require_distinct(model, rows)
     return rows
@@ -343,8 +348,6 @@ def _tf_keras(path: Path, version: str) -> Any:
 
 def read_via_keras(source: InputFile, options: Any) -> WeightSet:
     """Read a .keras / .h5 model file by loading it with Keras (safe mode)."""
-    from exporter.readers import HDF5_MAGIC, ZIP_MAGIC, probe
-
     path = source.path
     head = probe(source).head
     if head.startswith(ZIP_MAGIC):
@@ -361,3 +364,13 @@ def read_via_keras(source: InputFile, options: Any) -> WeightSet:
         file=source.name,
         sha256=source.digest(),  # the descriptor the snapshot was copied from
     )
+
+
+def _is_keras_file(found: Probe) -> bool:
+    return found.head.startswith((ZIP_MAGIC, HDF5_MAGIC))
+
+
+# --via keras (readers.VIA_KERAS): not registered, so never part of detection.
+VIA_KERAS = Reader(
+    "keras-api", _is_keras_file, read_via_keras, "Keras file loaded through Keras", H5PY_ERRORS
+)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.core.errors import InputError, UsageError
-from exporter.core.weightset import ModelInfo, Tensor, WeightSet
+from exporter.core.weightset import ModelInfo, Note, Tensor, WeightSet
 from exporter.files.archive import read_document, read_member
 from exporter.files.inputs import InputFile
 from exporter.models.keras.config import (
@@ -27,15 +27,9 @@ from exporter.models.keras.config import (
     layer_tree,
     parse_json,
 )
-from exporter.models.keras.hdf5 import H5Handle, attr_text, audit, open_h5
-from exporter.models.keras.layout import (
-    Found,
-    WeightsTree,
-    legacy_found,
-    legacy_optimizer,
-    optimizer_found,
-    positional,
-)
+from exporter.models.keras.hdf5 import H5PY_ERRORS, H5Handle, attr_text, audit, open_h5
+from exporter.models.keras.layout import Found, WeightsTree, optimizer_found, positional
+from exporter.models.keras.legacy import legacy_found, legacy_optimizer
 from exporter.readers import HDF5_MAGIC, READERS, ZIP_MAGIC, Probe, Reader, ReadOptions
 
 # ---- detection --------------------------------------------------------------------------------
@@ -151,7 +145,7 @@ def _info(
         model_name=inner.get("name"),
         model_class=(config or {}).get("class_name"),
         file=source.name,
-        sha256=source.digest(),  # of the very file read (its descriptor)
+        digest=source.digest(),  # of the very file read (its descriptor)
     )
 
 
@@ -159,9 +153,12 @@ def _note_config(info: ModelInfo, tree: LayerNode | None) -> None:
     lambdas = lambda_layers(tree) if tree is not None else []
     if lambdas:
         info.extra["lambda_layers"] = lambdas
-        info.warnings.append(
-            f"the model has Lambda layers ({', '.join(lambdas)}): their code is not run or "
-            "exported, only weights are read"
+        info.warn(
+            Note(
+                "keras-lambda-layers",
+                f"the model has Lambda layers ({', '.join(lambdas)}): their code is not run or "
+                "exported, only weights are read",
+            )
         )
 
 
@@ -199,7 +196,7 @@ def read_legacy_h5(source: InputFile, options: ReadOptions) -> WeightSet:
     if options.include_optimizer:
         found += legacy_optimizer(h5file)
     info = _info(source, "keras-h5", config, version, options.trust)
-    info.warnings.extend(warnings)
+    info.warn(*warnings)
     _note_config(info, tree)
     return _weightset(handle, found, info)
 
@@ -214,25 +211,31 @@ def _weights_found(
     root = handle.file
     if config is None:
         info.naming = "positional"
-        info.warnings.append(
-            f"{handle.path.name} stores no variable names or order: tensors are named by their "
-            "place in the file (layers/<class>/vars/<i>); give --config MODEL.keras|.h5|config.json "
-            "for Keras names"
+        info.warn(
+            Note(
+                "keras-positional-names",
+                f"{handle.path.name} stores no variable names or order: tensors are named by their "
+                "place in the file (layers/<class>/vars/<i>); give --config MODEL.keras|.h5|config.json "
+                "for Keras names",
+            )
         )
         found = positional(root)
     else:
         tree = layer_tree(config)
         walker = WeightsTree(root, _is_legacy(version))
         found = walker.walk_model(tree)
-        info.warnings.extend(walker.warnings)
+        info.warn(*walker.warnings)
         if walker.uncertain:  # some names or order not known for certain: said in warnings
             info.naming = "positional"
         _note_config(info, tree)
     if options.include_optimizer:
         extra = optimizer_found(root)
         if extra:
-            info.warnings.append(
-                "optimizer variables carry no names in this layout: named optimizer/vars/<i>"
+            info.warn(
+                Note(
+                    "keras-optimizer-positional",
+                    "optimizer variables carry no names in this layout: named optimizer/vars/<i>",
+                )
             )
         found += extra
     return found
@@ -255,13 +258,20 @@ def read_keras_zip(source: InputFile, options: ReadOptions) -> WeightSet:
 
 
 READERS.register(
-    "keras-v3", Reader("keras-v3", _is_keras_zip, read_keras_zip, "Keras .keras archive")
+    "keras-v3",
+    Reader("keras-v3", _is_keras_zip, read_keras_zip, "Keras .keras archive", H5PY_ERRORS),
 )
 READERS.register(
     "keras-h5",
-    Reader("keras-h5", _is_legacy_h5, read_legacy_h5, "Keras full-model or save_weights .h5"),
+    Reader(
+        "keras-h5",
+        _is_legacy_h5,
+        read_legacy_h5,
+        "Keras full-model or save_weights .h5",
+        H5PY_ERRORS,
+    ),
 )
 READERS.register(
     "keras-weights-h5",
-    Reader("keras-weights-h5", _is_weights_h5, read_weights_h5, "Keras .weights.h5"),
+    Reader("keras-weights-h5", _is_weights_h5, read_weights_h5, "Keras .weights.h5", H5PY_ERRORS),
 )

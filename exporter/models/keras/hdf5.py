@@ -16,13 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from exporter.core.dtypes import EXTRA_NAMES, extra_dtype
+from exporter.core.dtypes import by_hdf5_opaque
 from exporter.core.errors import ExporterError, InputError, UnsafeInputError, require
 from exporter.files.archive import declared_nbytes, metadata_limit, stored_member_range
 from exporter.files.inputs import InputFile
 from exporter.files.maps import file_array
 
 MAX_COMPRESSION_RATIO = 1000  # a filtered dataset may inflate at most this much
+# What h5py raises on a damaged or crafted file besides OSError: a damaged object header or link
+# is a KeyError, a damaged attribute or identifier a ValueError or RuntimeError, a stored type
+# numpy has no equivalent for a TypeError. Readers of Keras files declare these as damage.
+H5PY_ERRORS = (KeyError, ValueError, RuntimeError, TypeError)
 
 
 def h5py():
@@ -58,18 +62,21 @@ def attr_list(group: Any, name: str) -> list[str]:
 
 
 def dataset_dtype(dataset: Any, where: str) -> np.dtype:
-    """The real dtype of a Keras weight dataset (opaque 2-byte data is bfloat16)."""
+    """The real dtype of a Keras weight dataset, its `dtype` attribute read (Keras writes
+    bfloat16 and float8 as opaque bytes; .weights.h5 adds attr dtype='bfloat16')."""
     declared = dataset.attrs.get("dtype")
-    # Keras writes bfloat16 (and float8) as opaque bytes; .weights.h5 adds attr dtype='bfloat16'.
-    if declared is not None and attr_text(declared) in EXTRA_NAMES:
-        return extra_dtype(attr_text(declared))
-    return real_dtype(dataset.dtype, dataset.name, where)
+    text = attr_text(declared) if declared is not None else None
+    return real_dtype(dataset.dtype, dataset.name, where, text)
 
 
-def real_dtype(dtype: np.dtype, path: str, where: str) -> np.dtype:
-    """The dtype of a weight stored as HDF5 dtype, when no `dtype` attribute says otherwise."""
-    if dtype.kind == "V" and dtype.names is None and dtype.itemsize == 2:
-        return extra_dtype("bfloat16")  # legacy .h5 stores bfloat16 as |V2 without a dtype attr
+def real_dtype(dtype: np.dtype, path: str, where: str, declared: str | None = None) -> np.dtype:
+    """The dtype of a weight stored as HDF5 dtype whose `dtype` attribute says declared (None:
+    no attribute): the HDF5 rule of the dtype table (core.dtypes.by_hdf5_opaque) for a type
+    stored opaque, else the numeric dtype itself."""
+    row = by_hdf5_opaque(dtype.itemsize, declared)
+    opaque = dtype.kind == "V" and dtype.names is None  # a bare |V2 is legacy .h5's bfloat16
+    if row is not None and (opaque or row.name == declared):
+        return row.numpy
     if dtype.kind not in "biuf":
         raise InputError(f"{where}: dataset {path} has dtype {dtype}, not a numeric weight")
     return dtype
@@ -94,54 +101,62 @@ def audit(h5file: Any, file_size: int, where: str) -> dict[str, DatasetFacts]:
     dataset, and every dataset's creation properties are checked before anything is read.
     Returns the facts of every dataset, keyed by absolute path ("/group/name").
     """
-    lib = h5py()
-    problems: list[ExporterError] = []
-    facts: dict[str, DatasetFacts] = {}
+    auditor = _Auditor(h5file, file_size, where)
+    _audit_root_texts(h5file, where)
+    h5file.id.links.visit(auditor.on_link, info=True)
+    if not auditor.problems:
+        auditor.lib.h5o.visit(h5file.id, auditor.on_object, info=True)
+    if auditor.problems:
+        raise auditor.problems[0]
+    return auditor.facts
 
-    def on_link(name: bytes, info: Any) -> int | None:
-        if info.type != lib.h5l.TYPE_HARD:
-            kind = "soft" if info.type == lib.h5l.TYPE_SOFT else "external"
-            problems.append(UnsafeInputError(
-                f"{where}: HDF5 {kind} link /{name.decode(errors='replace')} is refused (Keras "
-                "files never hold links); re-save the model with Keras"
+
+class _Auditor:
+    """The visitors of one audit, called by h5py for every link and every object: each returns
+    1 to stop the walk at the first problem (kept in problems), None to go on."""
+
+    def __init__(self, h5file: Any, file_size: int, where: str):
+        self.lib = h5py()
+        self.h5file, self.file_size, self.where = h5file, file_size, where
+        self.problems: list[ExporterError] = []
+        self.facts: dict[str, DatasetFacts] = {}
+
+    def on_link(self, name: bytes, info: Any) -> int | None:
+        if info.type != self.lib.h5l.TYPE_HARD:
+            kind = "soft" if info.type == self.lib.h5l.TYPE_SOFT else "external"
+            self.problems.append(UnsafeInputError(
+                f"{self.where}: HDF5 {kind} link /{name.decode(errors='replace')} is refused "
+                "(Keras files never hold links); re-save the model with Keras"
             ))  # fmt: skip
             return 1  # stop the walk
         return None
 
-    def on_object(name: bytes, info: Any) -> int | None:
+    def on_object(self, name: bytes, info: Any) -> int | None:
         path = "/" + name.decode(errors="replace")
-        if info.type == lib.h5o.TYPE_DATASET:
-            try:
-                dataset = lib.h5d.open(h5file.id, name)
-                offset = _audit_dataset(dataset, path, file_size, where)
-                try:  # a name that is not UTF-8 gets no facts (h5py looks it up by itself):
-                    key = "/" + name.decode()  # replaced bytes could collide with a real name
-                except UnicodeDecodeError:
-                    return None
-                facts[key] = DatasetFacts(
-                    tuple(int(n) for n in dataset.shape or ()),
-                    dataset.dtype,
-                    info.num_attrs > 0,
-                    offset,
-                )
-            except ExporterError as exc:
-                problems.append(exc)
-                return 1
-        elif info.type != lib.h5o.TYPE_GROUP:
-            problems.append(InputError(
-                f"{where}: {path} is not a group or dataset (Keras files hold only those); "
+        if info.type == self.lib.h5o.TYPE_DATASET:
+            return self._dataset(name, path, info)
+        if info.type != self.lib.h5o.TYPE_GROUP:
+            self.problems.append(InputError(
+                f"{self.where}: {path} is not a group or dataset (Keras files hold only those); "
                 "the file is damaged or crafted"
             ))  # fmt: skip
             return 1
         return None
 
-    _audit_root_texts(h5file, where)
-    h5file.id.links.visit(on_link, info=True)
-    if not problems:
-        lib.h5o.visit(h5file.id, on_object, info=True)
-    if problems:
-        raise problems[0]
-    return facts
+    def _dataset(self, name: bytes, path: str, info: Any) -> int | None:
+        try:
+            dataset = self.lib.h5d.open(self.h5file.id, name)
+            offset = _audit_dataset(dataset, path, self.file_size, self.where)
+        except ExporterError as exc:
+            self.problems.append(exc)
+            return 1
+        try:  # a name that is not UTF-8 gets no facts (h5py looks it up by itself):
+            key = "/" + name.decode()  # replaced bytes could collide with a real name
+        except UnicodeDecodeError:
+            return None
+        shape = tuple(int(n) for n in dataset.shape or ())
+        self.facts[key] = DatasetFacts(shape, dataset.dtype, info.num_attrs > 0, offset)
+        return None
 
 
 def _audit_root_texts(h5file: Any, where: str) -> None:
@@ -154,7 +169,7 @@ def _audit_root_texts(h5file: Any, where: str) -> None:
             if found.shape != () or found.dtype.kind not in "OSU":
                 continue  # Keras's JSON documents are scalar strings
             value = h5file.attrs[name]
-        except (OSError, TypeError, ValueError, KeyError):
+        except (OSError, *H5PY_ERRORS):
             continue  # not an attribute h5py can read: whoever needs it says so
         if isinstance(value, (bytes, str)) and len(value) > limit:
             raise _too_long(f"{where}: HDF5 attribute {name!r}", len(value), limit)

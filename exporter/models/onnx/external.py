@@ -130,7 +130,7 @@ def read_external(ref: ExternalRef, label: str) -> bytes:
     return data
 
 
-def _tensors(message) -> Iterator:
+def tensor_protos(message) -> Iterator:
     """Every TensorProto anywhere in a protobuf message (graphs, subgraphs, functions, sparse
     tensors, training info), found by walking the message's fields."""
     for descriptor, value in message.ListFields():
@@ -141,7 +141,7 @@ def _tensors(message) -> Iterator:
             yield from items
         else:
             for item in items:
-                yield from _tensors(item)
+                yield from tensor_protos(item)
 
 
 def _stored_bytes(tensor, label: str) -> int:
@@ -162,7 +162,7 @@ def inline_external_data(model, folder: Folder | Path, where: str) -> int:
     the checks above, so a runtime given the model never opens a file; returns how many."""
     count = 0
     folder = folder if isinstance(folder, Folder) else Folder(folder)
-    for tensor in _tensors(model):
+    for tensor in tensor_protos(model):
         if tensor.data_location != EXTERNAL:
             continue
         label = f"{where}: tensor {tensor.name!r}"

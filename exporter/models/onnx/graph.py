@@ -33,30 +33,25 @@ ONNX names that are not safe tensor names (PyTorch writes `/Constant_output_0`) 
 original name is in each tensor's `origin`, and a warning says how many changed.
 
 Values stay lazy: a tensor is decoded (`onnx.numpy_helper.to_array`) or memory-mapped from its
-external data file (checked first, see onnx_external) only when it is read.
+external data file (checked first, see external.py) only when it is read.
+
+This module recognises and loads model files and builds the WeightSet; the walk over every place
+above is walk.py (the conversion report uses it too), turning protos into tensors values.py.
 """
 
 from __future__ import annotations
 
-import math
-import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from exporter.core.dtypes import SUPPORTED, dtype_name, is_float
-from exporter.core.errors import InputError, UnsupportedError
-from exporter.core.weightset import ModelInfo, Tensor, WeightSet
-from exporter.files.archive import declared_nbytes
+from exporter.core.errors import InputError
+from exporter.core.weightset import ModelInfo, Note, WeightSet
 from exporter.files.inputs import Folder, InputFile, as_input, read_bounded
-from exporter.models.onnx.external import external_ref, load_external
+from exporter.models.onnx.external import EXTERNAL, tensor_protos
+from exporter.models.onnx.walk import Walker, walk
 from exporter.readers import READERS, Probe, Reader, ReadOptions
 
 MAX_PROTO_BYTES = (1 << 31) - 1
-ML_DOMAIN = "ai.onnx.ml"
-EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 
 # ModelProto field number -> protobuf wire type (0 varint, 2 length-delimited).
 _MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
@@ -121,332 +116,6 @@ def _is_onnx(probe: Probe) -> bool:
     return probe.head[:1] == b"\x08" and looks_like_model(probe.head, whole)
 
 
-# ---------------------------------------------------------------- names
-
-
-def _escape_segment(segment: str) -> str:
-    if segment in (".", ".."):
-        return segment.replace(".", "%2E")
-    return "".join(f"%{ord(c):02X}" if ord(c) < 32 or c == "\\" else c for c in segment)
-
-
-def safe_name(raw: str) -> str:
-    """raw as a safe tensor name: empty segments dropped, '.', '..', '\\' and controls escaped."""
-    segments = [_escape_segment(s) for s in raw.split("/") if s]
-    return "/".join(segments)
-
-
-def _node_labels(nodes) -> dict[int, str]:
-    """Labels of the nodes that hold parameters: name or op_type, made unique by index."""
-    wanted = {i: (n.name or n.op_type) for i, n in enumerate(nodes) if _holds_parameters(n)}
-    counts = Counter(wanted.values())
-    return {i: label if counts[label] == 1 else f"{label}_{i}" for i, label in wanted.items()}
-
-
-def _holds_parameters(node) -> bool:
-    return node.domain == ML_DOMAIN or any(a.type in (5, 10) for a in node.attribute)
-
-
-# ---------------------------------------------------------------- the walk
-
-
-class _Collector:
-    """Walks a ModelProto and gathers tensors, strings and computed values."""
-
-    def __init__(self, folder: Folder | Path | None, where: str):
-        self.folder = folder
-        self.where = where
-        self.tensors: list[Tensor] = []
-        self.strings: dict[str, Any] = {}
-        self.sparse: dict[str, Any] = {}
-        self.computed: list[dict[str, Any]] = []
-        self.external: set[str] = set()
-        self.renamed: set[str] = set()
-
-    def name(self, raw: str) -> str:
-        name = safe_name(raw)
-        if not name:
-            raise InputError(f"{self.where}: a tensor has an empty name ({raw!r})")
-        if name != raw:
-            self.renamed.add(raw)
-        return name
-
-    def graph(self, graph, prefix: str, scope: str) -> None:
-        for tensor in graph.initializer:
-            self.tensor(prefix + tensor.name, tensor, f"{scope}initializer {tensor.name!r}")
-        for sparse in graph.sparse_initializer:
-            raw = sparse.values.name
-            self.sparse_tensor(prefix + raw, sparse, f"{scope}sparse_initializer {raw!r}")
-        self.nodes(graph.node, prefix, scope)
-
-    def nodes(self, nodes, prefix: str, scope: str) -> None:
-        labels = _node_labels(nodes)
-        for index, node in enumerate(nodes):
-            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-                self.constant(node, prefix, scope)
-            elif node.op_type == "ConstantOfShape" and node.domain in ("", "ai.onnx"):
-                self.constant_of_shape(node, prefix)
-            if index not in labels:
-                continue
-            label = labels[index]
-            node_scope = f"{scope}{node.op_type} {label!r} "
-            for attr in node.attribute:
-                if attr.ref_attr_name:  # set by a function's caller: nothing stored here
-                    continue
-                if attr.type in (5, 10):  # GRAPH, GRAPHS
-                    self.subgraphs(attr, f"{prefix}{label}/{attr.name}/", node_scope)
-                elif node.domain == ML_DOMAIN:
-                    self.attribute(f"{prefix}{label}/{attr.name}", attr, node_scope)
-
-    def subgraphs(self, attr, prefix: str, scope: str) -> None:
-        if attr.type == 5:
-            self.graph(attr.g, prefix, f"{scope}{attr.name}: ")
-        for i, graph in enumerate(attr.graphs):
-            self.graph(graph, f"{prefix}{i}/", f"{scope}{attr.name}[{i}]: ")
-
-    def constant(self, node, prefix: str, scope: str) -> None:
-        if not node.output or not node.attribute:
-            return
-        raw = node.output[0]
-        for attr in node.attribute:
-            if attr.ref_attr_name:  # a function's attribute, set by the caller: nothing stored
-                continue
-            self.attribute(prefix + raw, attr, f"{scope}Constant {raw!r} ")
-
-    def constant_of_shape(self, node, prefix: str) -> None:
-        value: Any = 0.0  # the ONNX default fill value
-        for attr in node.attribute:
-            if attr.name == "value" and attr.type == 4 and not attr.ref_attr_name:
-                value = _first_value(self.decode(attr.t, "ConstantOfShape value"))
-        self.computed.append(
-            {
-                "output": prefix + (node.output[0] if node.output else ""),
-                "op": "ConstantOfShape",
-                "shape_from": node.input[0] if node.input else None,
-                "value": value,
-            }
-        )
-
-    def functions(self, model) -> None:
-        for function in model.functions:
-            ident = f"{function.domain}.{function.name}" if function.domain else function.name
-            if function.overload:
-                ident += f":{function.overload}"
-            self.nodes(function.node, f"functions/{ident}/", f"function {ident!r}: ")
-
-    def training_info(self, model) -> None:
-        for i, info in enumerate(model.training_info):
-            for part in ("initialization", "algorithm"):
-                if info.HasField(part):
-                    prefix = f"training_info/{i}/{part}/"
-                    self.graph(getattr(info, part), prefix, f"training_info[{i}].{part}: ")
-
-    # ------------------------------------------------------------ values
-
-    def attribute(self, raw: str, attr, scope: str) -> None:
-        """One attribute of a Constant or ai.onnx.ml node, as tensors or strings."""
-        kind = attr.type or _infer_attr_type(attr)
-        origin = f"{scope}attribute {attr.name}"
-        if kind == 1:  # FLOAT
-            self.array(raw, np.array(attr.f, np.float32), origin)
-        elif kind == 2:  # INT
-            self.array(raw, np.array(attr.i, np.int64), origin)
-        elif kind == 6:  # FLOATS
-            self.array(raw, np.array(attr.floats, np.float32), origin)
-        elif kind == 7:  # INTS
-            self.array(raw, np.array(attr.ints, np.int64), origin)
-        elif kind == 3:  # STRING
-            self.put_strings(raw, [attr.s], [])
-        elif kind == 8:  # STRINGS
-            self.put_strings(raw, list(attr.strings), [len(attr.strings)])
-        elif kind == 4:  # TENSOR
-            self.tensor(raw, attr.t, origin)
-        elif kind == 9:  # TENSORS
-            for i, tensor in enumerate(attr.tensors):
-                self.tensor(f"{raw}/{i}", tensor, f"{origin}[{i}]")
-        elif kind == 11:  # SPARSE_TENSOR
-            self.sparse_tensor(raw, attr.sparse_tensor, origin)
-        elif kind == 12:  # SPARSE_TENSORS
-            for i, sparse in enumerate(attr.sparse_tensors):
-                self.sparse_tensor(f"{raw}/{i}", sparse, f"{origin}[{i}]")
-        # TYPE_PROTO(S) describe types, not values.
-
-    def array(self, raw: str, array: np.ndarray, origin: str) -> None:
-        name = self.name(raw)
-        self.tensors.append(Tensor.from_array(name, array, origin=origin))
-
-    def put_strings(self, raw: str, values: list, shape: list[int]) -> None:
-        text = [
-            v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else str(v)
-            for v in values
-        ]
-        name = self.name(raw)
-        if name in self.strings:
-            raise InputError(f"{self.where}: duplicate string value name {name!r}")
-        self.strings[name] = {"shape": shape, "values": text}
-
-    def sparse_tensor(self, raw: str, sparse, origin: str) -> None:
-        dims = [int(d) for d in sparse.dims]
-        label = f"{self.where}: sparse tensor {raw!r}"
-        declared_nbytes(dims, 1, f"{label} (dense shape)")  # refused when negative or absurd
-        nnz = declared_nbytes(sparse.values.dims, 1, f"{label} values") if sparse.values.dims else 0
-        where = f"{origin}, dense shape {dims}"
-        self.sparse[self.name(raw)] = {"dims": dims, "nnz": nnz}
-        self.tensor(f"{raw}/values", sparse.values, f"{where}: values")
-        self.tensor(f"{raw}/indices", sparse.indices, f"{where}: indices")
-
-    def tensor(self, raw: str, proto, origin: str) -> None:
-        """A TensorProto as a lazy Tensor (or strings); stored size checked now."""
-        label = f"{self.where}: tensor {raw!r}"
-        dtype = _np_dtype(proto, label)
-        if dtype.kind == "O":
-            values = self.decode(proto, raw)
-            self.put_strings(raw, values.reshape(-1).tolist(), list(values.shape))
-            return
-        shape = tuple(int(d) for d in proto.dims)
-        nbytes = declared_nbytes(shape, dtype.itemsize, label)  # Python ints: no int64 wrap
-        if proto.data_location == EXTERNAL:
-            source, origin = self.external_source(proto, dtype, shape, nbytes, label, origin)
-        else:  # checked now, so spec and check (which read no values) refuse it too
-            _check_stored_size(proto, dtype, shape, label)
-            in_raw_data = proto.HasField("raw_data") and sys.byteorder == "little"
-            source = (_raw_decoder if in_raw_data else _decoder)(proto, dtype, shape, label)
-        name = self.name(raw)
-        self.tensors.append(Tensor(name, dtype, shape, source, origin=origin[:2000]))
-
-    def external_source(self, proto, dtype, shape, nbytes: int, label: str, origin: str):
-        if self.folder is None:
-            raise InputError(f"{label}: uses external data, but the model was not read from a file")
-        ref = external_ref(proto, self.folder, nbytes, label)
-        self.external.add(ref.location)
-
-        def load() -> np.ndarray:
-            return load_external(ref, dtype, shape, label)
-
-        where = f"{origin}, external {ref.location!r} offset {ref.offset} length {ref.length}"
-        return load, where
-
-    def decode(self, proto, raw: str) -> np.ndarray:
-        """A small TensorProto (strings, a ConstantOfShape value) decoded now, its declared
-        size checked against what it stores first."""
-        from onnx import numpy_helper
-
-        label = f"{self.where}: tensor {raw!r}"
-        if proto.data_location == EXTERNAL:  # onnx would read it relative to the working folder
-            raise UnsupportedError(
-                f"{label}: keeps strings or a fill value in external data, which exporter does "
-                "not read; keep such tensors inside the model"
-            )
-        dtype = _np_dtype(proto, label)
-        shape = tuple(int(d) for d in proto.dims)
-        declared_nbytes(shape, dtype.itemsize, label)
-        if dtype.kind == "O":
-            _size_error(len(proto.string_data), math.prod(shape), "strings", shape, label)
-        else:
-            _check_stored_size(proto, dtype, shape, label)
-        try:
-            return numpy_helper.to_array(proto)
-        except Exception as exc:
-            raise InputError(
-                f"{self.where}: tensor {raw!r} cannot be decoded ({type(exc).__name__}: {exc})"
-            ) from None
-
-
-def _first_value(array: np.ndarray) -> Any:
-    """The first element of array as a plain Python value (None when empty)."""
-    flat = array.reshape(-1)
-    if not flat.size:
-        return None
-    return float(flat[0]) if is_float(flat.dtype) else flat[0].item()
-
-
-def _infer_attr_type(attr) -> int:
-    """The type of an attribute from old models that left `type` unset (by the field present)."""
-    for kind, field in ((1, "f"), (2, "i"), (3, "s"), (4, "t"), (5, "g"), (11, "sparse_tensor")):
-        if attr.HasField(field):
-            return kind
-    for kind, field in ((6, "floats"), (7, "ints"), (8, "strings"), (9, "tensors"), (10, "graphs")):
-        if len(getattr(attr, field)):
-            return kind
-    return 0
-
-
-def _np_dtype(proto, label: str) -> np.dtype:
-    from onnx import TensorProto, helper
-
-    if proto.data_type == TensorProto.UNDEFINED:
-        raise InputError(f"{label}: has no data type; the model is damaged")
-    try:
-        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(proto.data_type))
-    except (KeyError, ValueError, TypeError):
-        raise InputError(f"{label}: unknown ONNX data type {proto.data_type}") from None
-    if dtype.kind != "O":
-        try:
-            dtype_name(dtype)
-        except InputError:
-            onnx_name = TensorProto.DataType.Name(proto.data_type)
-            raise UnsupportedError(
-                f"{label}: is {onnx_name}, which exporter cannot export "
-                f"(it handles {', '.join(SUPPORTED)} and strings)"
-            ) from None
-    return dtype
-
-
-# The typed field of a TensorProto that holds each supported dtype when raw_data is not used.
-_TYPED_FIELD = {
-    "float32": "float_data",
-    "float64": "double_data",
-    "int64": "int64_data",
-    "uint32": "uint64_data",
-    "uint64": "uint64_data",
-}
-
-
-def _check_stored_size(proto, dtype: np.dtype, shape: tuple[int, ...], label: str) -> None:
-    """InputError unless the tensor stores exactly prod(shape) values of dtype (counted in
-    Python integers: numpy int64 wraps)."""
-    count = math.prod(shape)
-    if proto.HasField("raw_data"):
-        _size_error(len(proto.raw_data), count * dtype.itemsize, "bytes", shape, label)
-    else:
-        field = _TYPED_FIELD.get(dtype_name(dtype), "int32_data")
-        _size_error(len(getattr(proto, field)), count, "values", shape, label)
-
-
-def _size_error(stored: int, expected: int, unit: str, shape: tuple[int, ...], label: str) -> None:
-    if stored != expected:
-        raise InputError(
-            f"{label}: stores {stored} {unit}, but its dtype and shape {list(shape)} need "
-            f"{expected}; the model is damaged"
-        )
-
-
-def _raw_decoder(proto, dtype: np.dtype, shape: tuple[int, ...], label: str):
-    """Loader of a tensor kept in raw_data (little-endian bytes of dtype, size checked when the
-    model was read): the bytes are copied out of the protobuf once and used as they are."""
-    expected = math.prod(shape) * dtype.itemsize
-
-    def load() -> np.ndarray:
-        raw = proto.raw_data
-        _size_error(len(raw), expected, "bytes", shape, label)  # a proto changed since
-        return np.frombuffer(raw, dtype).reshape(shape)
-
-    return load
-
-
-def _decoder(proto, dtype: np.dtype, shape: tuple[int, ...], label: str):
-    def load() -> np.ndarray:
-        from onnx import numpy_helper
-
-        try:
-            array = numpy_helper.to_array(proto)
-        except Exception as exc:
-            raise InputError(f"{label}: cannot be decoded ({type(exc).__name__}: {exc})") from None
-        return array.reshape(shape)
-
-    return load
-
-
 # ---------------------------------------------------------------- the model
 
 
@@ -454,7 +123,7 @@ def _opsets(model) -> dict[str, int]:
     return {(op.domain or "ai.onnx"): int(op.version) for op in model.opset_import}
 
 
-def _info(model, collector: _Collector, file: str | None, sha256: str | None) -> ModelInfo:
+def _info(model, collector: Walker, file: str | None, sha256: str | None) -> ModelInfo:
     producer = " ".join(p for p in (model.producer_name, model.producer_version) if p)
     extra: dict[str, Any] = {
         "ir_version": int(model.ir_version),
@@ -480,26 +149,32 @@ def _info(model, collector: _Collector, file: str | None, sha256: str | None) ->
         framework_version=producer or None,
         model_name=model.graph.name or None,
         file=file,
-        sha256=sha256,
+        digest=sha256,
         extra=extra,
     )
-    info.warnings.extend(_warnings(collector))
+    info.warn(*_warnings(collector))
     return info
 
 
-def _warnings(collector: _Collector) -> list[str]:
+def _warnings(collector: Walker) -> list[Note]:
     found = []
     if collector.computed:
         outputs = ", ".join(c["output"] for c in collector.computed[:3])
         more = " ..." if len(collector.computed) > 3 else ""
         found.append(
-            f"{len(collector.computed)} tensor(s) are computed by ConstantOfShape when the model "
-            f"runs ({outputs}{more}); they are not stored, so not exported (see source info 'computed')"
+            Note(
+                "onnx-computed",
+                f"{len(collector.computed)} tensor(s) are computed by ConstantOfShape when the model "
+                f"runs ({outputs}{more}); they are not stored, so not exported (see source info 'computed')",
+            )
         )
     if collector.renamed:
         found.append(
-            f"{len(collector.renamed)} ONNX name(s) were not safe tensor names and were made safe; "
-            "each tensor's origin holds the ONNX name"
+            Note(
+                "onnx-renamed",
+                f"{len(collector.renamed)} ONNX name(s) were not safe tensor names and were made safe; "
+                "each tensor's origin holds the ONNX name",
+            )
         )
     return found
 
@@ -515,11 +190,8 @@ def weightset_from_onnx(
     (a Folder opened with the model file, or a path)."""
     if not model.HasField("graph"):
         raise InputError(f"{file or 'model'}: not a valid ONNX model (it has no graph)")
-    collector = _Collector(folder, file or "model")
     try:
-        collector.graph(model.graph, "", "")
-        collector.functions(model)
-        collector.training_info(model)
+        collector = walk(model, folder, file or "model")
         info = _info(model, collector, file, sha256)
     except TypeError as exc:
         # protobuf hands back bytes, not str, for a string field that is not valid UTF-8
@@ -534,19 +206,30 @@ def weightset_from_onnx(
 def load_model_proto(source: InputFile | Path):
     """The ModelProto in the opened input (read from its descriptor), without its external
     data; InputError if it is not one."""
-    import onnx
-    from google.protobuf.message import DecodeError
-
     source = as_input(source, folder=False)
+    return parse_model(model_bytes(source), source.path)
+
+
+def model_bytes(source: InputFile) -> bytes:
+    """The bytes of an ONNX model file, read from its descriptor, bounded by what one protobuf
+    can hold."""
     path, size = source.path, source.size
     if size > MAX_PROTO_BYTES:
         raise InputError(
             f"{path}: {size} bytes is more than the 2 GiB one ONNX protobuf can hold, so it is "
             "not a valid ONNX model (large models keep their weights in external data files)"
         )
+    return read_bounded(source.fd, MAX_PROTO_BYTES, str(path))
+
+
+def parse_model(data: bytes, path: Path):
+    """The ModelProto in data (a model file's bytes); InputError if it is not one."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
     model = onnx.ModelProto()
     try:
-        model.ParseFromString(read_bounded(source.fd, MAX_PROTO_BYTES, str(path)))
+        model.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise InputError(f"{path}: not a valid ONNX model ({type(exc).__name__}: {exc})") from None
     if not model.HasField("graph"):
@@ -558,14 +241,13 @@ def read_onnx(source: InputFile, options: ReadOptions) -> WeightSet:
     """Read an ONNX model file: every stored parameter, external data memory-mapped lazily
     from the folder that holds the very file read."""
     model = load_model_proto(source)
-    folder = source.parent() if _has_external(model) else None
+    folder = source.parent() if has_external_data(model) else None
     return weightset_from_onnx(model, folder=folder, file=source.name, sha256=source.digest())
 
 
-def _has_external(model) -> bool:
-    from exporter.models.onnx.external import _tensors
-
-    return any(t.data_location == EXTERNAL for t in _tensors(model))
+def has_external_data(model) -> bool:
+    """True if any tensor of the model keeps its bytes in an external data file."""
+    return any(t.data_location == EXTERNAL for t in tensor_protos(model))
 
 
 READERS.register("onnx", Reader("onnx", _is_onnx, read_onnx, "ONNX model (.onnx)"))

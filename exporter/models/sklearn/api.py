@@ -300,7 +300,7 @@ def weightset_from_estimator(
         model_name=type(est).__name__,
         model_class=f"{type(est).__module__}.{type(est).__qualname__}",
         file=file,
-        sha256=sha256,
+        digest=sha256,
     )
     info.extra = _extra_info(est, collector)
     return WeightSet(collector.tensors, info)
