@@ -12,7 +12,7 @@ import numpy as np
 from exporter.core.errors import ExporterError, InputError, UnsafeInputError, UsageError
 from exporter.core.weightset import Tensor, WeightSet, sha256_of
 from exporter.readers import ReadOptions, read_path
-from exporter.writers import WriteOptions, write, writers
+from exporter.writers import WriteOptions, format_for, write, writers
 
 Source = str | os.PathLike | Any
 
@@ -65,11 +65,28 @@ def export(
     created_at: str | None = None,
     csv_layout: str = "wide",
     progress=None,
+    c_prefix: str | None = None,
+    c_align: int = 16,
+    c_section: str | None = None,
+    c_progmem: bool = False,
+    c_extra: tuple = (),
+    test_vectors: int = 0,
     **load_options: Any,
 ) -> dict[str, Any]:
-    """Export a source's weights to out (NPZ, JSON, CSV folder or safetensors); returns the manifest."""
+    """Export a source's weights to out (NPZ, JSON, CSV folder, safetensors or a C header);
+    returns the manifest. c_* options apply to C exports; test_vectors=N (C, from a model file)
+    also writes N seeded inputs and the model's outputs for them (exporter.c_vectors)."""
+    c_options = (c_prefix, c_section, c_progmem, c_extra, test_vectors, c_align != 16)
+    if any(c_options) and format_for(out, format).format != "c":
+        raise UsageError("the --c-* options and --test-vectors apply to C exports (--format c)")
+    if test_vectors:
+        from exporter.c_vectors import test_vectors as vectors
+
+        c_extra = vectors(source, test_vectors, load_options.get("trust", False))
     ws = source if isinstance(source, WeightSet) else load(source, **load_options)
-    options = WriteOptions(created_at=created_at, csv_layout=csv_layout, progress=progress)
+    options = WriteOptions(created_at=created_at, csv_layout=csv_layout, progress=progress,
+                           c_prefix=c_prefix, c_align=c_align, c_section=c_section,
+                           c_progmem=c_progmem, c_extra=tuple(c_extra))  # fmt: skip
     return write(ws, out, format, force=force, options=options)
 
 

@@ -81,6 +81,7 @@ def export_many(
     include_optimizer: bool = False,
     progress: Progress | None = None,
     on_result: Callable[[ExportResult], None] | None = None,
+    **c_options: Any,
 ) -> list[ExportResult]:
     """Export every source (a list, or one path); one ExportResult per source, in that order.
 
@@ -89,8 +90,9 @@ def export_many(
     required. store=DIR writes DIR/<name>/v<N>/ instead (see exporter.store), with name for
     one source. jobs > 1 runs that many worker processes. on_result(result) is called here as
     each export ends; progress(source, tensors) may return a per-tensor callback (with jobs > 1
-    it runs in the workers, so it must be a module-level function). Usage errors raise
-    UsageError before anything is written.
+    it runs in the workers, so it must be a module-level function). c_options are the C
+    export's (c_prefix, c_align, c_section, c_progmem, test_vectors: see api.export). Usage
+    errors raise UsageError before anything is written.
     """
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
@@ -101,8 +103,26 @@ def export_many(
     plan = _plan(sources, out, format, store)
     options = {"trust": trust, "via": via, "config": config, "include_optimizer": include_optimizer,
                "force": force, "created_at": created_at, "csv_layout": csv_layout, "store": store,
-               "name": name, "progress": progress}  # fmt: skip
+               "name": name, "progress": progress,
+               **_c_options(c_options, out, format, store)}  # fmt: skip
     return _run(plan, format, options, jobs, on_result)
+
+
+C_OPTIONS = ("c_prefix", "c_align", "c_section", "c_progmem", "test_vectors")
+
+
+def _c_options(given: dict[str, Any], out: str | None, fmt: str | None, store) -> dict[str, Any]:
+    """The C export's options, refused (UsageError) for an export that is not C."""
+    from exporter.writers import format_for
+
+    unknown = set(given) - set(C_OPTIONS)
+    if unknown:
+        raise TypeError(f"export_many() got unexpected keyword(s) {', '.join(sorted(unknown))}")
+    if any(v for k, v in given.items() if k != "c_align") or given.get("c_align", 16) != 16:
+        chosen = fmt or ("npz" if store or not out else format_for(out, None).format)
+        if chosen.lower() != "c":
+            raise UsageError("the --c-* options and --test-vectors apply to C exports (--format c)")
+    return given
 
 
 def stem(source: str) -> str:
@@ -205,6 +225,12 @@ def _export_one(
     store, name = options.pop("store", None), options.pop("name", None)
     progress = options.pop("progress", None)
     write_opts = {k: options.pop(k) for k in ("force", "created_at", "csv_layout")}
+    write_opts.update({k: options.pop(k) for k in C_OPTIONS if k in options})
+    vectors = write_opts.pop("test_vectors", 0)
+    if vectors:  # the model runs on the source file, before its weights are read
+        from exporter.c_vectors import test_vectors
+
+        write_opts["c_extra"] = test_vectors(source, vectors, options.get("trust", False))
     ws = api.load(source, **options)
     bar = progress(source, len(ws)) if progress else None
     if store:

@@ -11,7 +11,6 @@ import functools
 import importlib
 import os
 import struct
-import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -237,14 +236,6 @@ def _reader_for(opened: InputFile, options: ReadOptions) -> Reader:
 
 def _detection_errors() -> Errors:
     return tuple({e: None for reader in readers() for e in reader.damage_errors})
-
-
-# The old catch-all: only the export formats' own loaders (formats/common.py) still use it, until
-# each format declares the errors it expects (Reader.damage); then it goes.
-DAMAGE_ERRORS = (
-    OSError, KeyError, ValueError, EOFError, OverflowError, RuntimeError, zipfile.BadZipFile,
-    struct.error, zlib.error, tokenize.TokenError,
-)  # fmt: skip
 
 
 def _guard_lazy_reads(ws: WeightSet, path: Path, damage: Errors) -> WeightSet:

@@ -32,6 +32,13 @@ class WriteOptions:
     created_at: str | None = None
     csv_layout: str = "wide"  # "wide": one CSV per tensor; "long": one tensor,index,value table
     progress: Callable[[str], None] | None = None
+    # C export (formats/c.py): identifier prefix (default: the output's stem), array alignment
+    # in bytes, linker section, AVR PROGMEM, and extra arrays (name, array) such as test vectors
+    c_prefix: str | None = None
+    c_align: int = 16
+    c_section: str | None = None
+    c_progmem: bool = False
+    c_extra: tuple[tuple[str, Any], ...] = ()
 
 
 Locations = Mapping[str, str]  # tensor name -> where its data goes (the manifest's location)

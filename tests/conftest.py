@@ -47,6 +47,7 @@ SLOW_MODULES = frozenset(
     {
         "test_apply",  # Keras models built to apply weights to
         "test_atomic",  # SIGINT/SIGKILL of real export processes
+        "test_c_compile",  # gcc/g++ and the programs they build; a Keras model trained
         "test_coldstart",  # fresh interpreters, timed
         "test_convert",  # tf2onnx / skl2onnx / onnxruntime
         "test_keras_api",  # Keras models built and loaded through TensorFlow

@@ -16,7 +16,8 @@ from exporter.core.weightset import Tensor, WeightSet
 from exporter.formats import schemas
 from exporter.writers import writers
 
-FORMATS = {"npz": "w.npz", "json": "w.json", "csv": "w-csv", "safetensors": "w.safetensors"}
+FORMATS = {"npz": "w.npz", "json": "w.json", "csv": "w-csv", "safetensors": "w.safetensors",
+           "c": "w.h"}  # fmt: skip
 
 
 def test_every_registered_writer_has_a_fixture():
@@ -166,7 +167,14 @@ CHANGES = {
     "json": change_json,
     "csv": change_csv,
     "safetensors": change_safetensors,
+    "c": lambda path: change_c(path),
 }
+
+
+def change_c(path: Path) -> None:
+    """One hex digit of dense/kernel's first value."""
+    line = "(w_dense_kernel, float, 12, 16) = {\n"
+    path.write_text(path.read_text().replace(line + " 0x1.", line + " 0x0.", 1))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -279,8 +287,8 @@ def test_each_format_module_registers_its_reader_and_writer_in_detection_order()
     from exporter.formats import MODULES
     from exporter.readers import readers
 
-    kinds = ["npz", "json", "csv", "safetensors"]
-    assert readers().names()[:4] == kinds  # the first detect() that says yes reads the file
+    kinds = ["npz", "json", "csv", "safetensors", "c"]
+    assert readers().names()[:5] == kinds  # the first detect() that says yes reads the file
     assert writers().names() == kinds
     for kind, module in zip(kinds, MODULES, strict=True):
         assert readers().get(kind).read.__module__ == module
@@ -290,7 +298,7 @@ def test_each_format_module_registers_its_reader_and_writer_in_detection_order()
 def test_extensions_come_from_the_writers():
     from exporter.writers import extension_of, format_for, known_suffixes
 
-    assert known_suffixes() == (".npz", ".json", ".csv", ".safetensors")
+    assert known_suffixes() == (".npz", ".json", ".csv", ".safetensors", ".h")
     for fmt in FORMATS:
         assert format_for(f"out{extension_of(fmt)}", None).format == fmt
 
@@ -394,5 +402,5 @@ def test_registry_order_is_declared_not_import_order():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     writer_names, reader_names = done.stdout.split()
-    assert writer_names == "npz,json,csv,safetensors"
-    assert reader_names.split(",")[:4] == ["npz", "json", "csv", "safetensors"]
+    assert writer_names == "npz,json,csv,safetensors,c"
+    assert reader_names.split(",")[:5] == ["npz", "json", "csv", "safetensors", "c"]

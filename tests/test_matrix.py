@@ -19,7 +19,8 @@ import exporter
 from exporter.readers import readers
 from exporter.writers import writers
 
-WRITER_TARGETS = {"npz": "w.npz", "json": "w.json", "csv": "w-csv", "safetensors": "w.safetensors"}
+WRITER_TARGETS = {"npz": "w.npz", "json": "w.json", "csv": "w-csv", "safetensors": "w.safetensors",
+                  "c": "w.h"}  # fmt: skip
 
 
 KERAS_FILES = Path(__file__).parent / "data" / "keras"  # written by tests/data/make_keras_files.py

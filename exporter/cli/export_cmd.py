@@ -1,4 +1,4 @@
-"""exporter export SOURCE... -o OUT [--format npz|json|csv|safetensors] [--store DIR] [--jobs N]"""
+"""exporter export SOURCE... -o OUT [--format npz|json|csv|safetensors|c] [--store DIR] [--jobs N]"""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def export(
     format: Annotated[
         str | None,
         typer.Option(
-            "--format", help="npz, json, csv or safetensors (default: from OUT's extension)."
+            "--format",
+            help="npz, json, csv, safetensors or c (default: from OUT's extension).",
         ),
     ] = None,
     store: Annotated[
@@ -70,6 +71,27 @@ def export(
             help="Record this ISO 8601 time (default: SOURCE_DATE_EPOCH, else none).",
         ),
     ] = None,
+    c_prefix: Annotated[
+        str | None,
+        typer.Option("--c-prefix", help="C export: identifier prefix (default: OUT's stem)."),
+    ] = None,
+    c_align: Annotated[
+        int, typer.Option("--c-align", help="C export: alignment of every array, in bytes.")
+    ] = 16,
+    c_section: Annotated[
+        str | None,
+        typer.Option("--c-section", help="C export: put the arrays in this linker section."),
+    ] = None,
+    c_const_progmem: Annotated[
+        bool, typer.Option("--c-const-progmem", help="C export: AVR PROGMEM arrays (flash).")
+    ] = False,
+    test_vectors: Annotated[
+        int,
+        typer.Option(
+            "--test-vectors",
+            help="C export: also write N seeded inputs and the model's outputs (runs the model).",
+        ),
+    ] = 0,
     force: Force = False,
     trust: Trust = False,
     via: Via = "auto",
@@ -87,7 +109,8 @@ def export(
             sources, out, format=format, store=store, name=name, jobs=jobs, force=force,
             created_at=created_at, csv_layout=csv_layout, trust=trust, via=via, config=config,
             include_optimizer=include_optimizer, progress=progress_bar,
-            on_result=report if several else None,
+            on_result=report if several else None, c_prefix=c_prefix, c_align=c_align,
+            c_section=c_section, c_progmem=c_const_progmem, test_vectors=test_vectors,
         )  # fmt: skip
     except BatchInterrupted as exc:
         if not several:

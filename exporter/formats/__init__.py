@@ -8,4 +8,5 @@ MODULES = (
     "exporter.formats.json_text",
     "exporter.formats.csv_text",
     "exporter.formats.safetensors",
+    "exporter.formats.c",
 )

@@ -9,6 +9,7 @@ the tensor is read, naming the tensor.
 from __future__ import annotations
 
 import csv
+import tokenize
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,12 @@ from exporter.core.dtypes import dtype_from_name, dtype_name
 from exporter.core.errors import ExporterError, InputError
 from exporter.core.weightset import Tensor, WeightSet, sha256_of
 from exporter.formats import manifest as mf
-from exporter.readers import DAMAGE_ERRORS
+from exporter.readers import IO_ERRORS
+
+# What damaged export data raises while a tensor is read lazily: the file layer (IO_ERRORS), the
+# npy header and text parsers (ValueError, tokenize.TokenError, OverflowError) and the csv module.
+# Anything else is a bug in exporter and propagates (exit 4).
+DATA_ERRORS = (*IO_ERRORS, ValueError, OverflowError, tokenize.TokenError, csv.Error)
 
 MAX_MANIFEST_BYTES = 256 << 20  # a manifest larger than this is refused before it is parsed
 
@@ -74,7 +80,7 @@ def _hash_checked(loader, entry: Entry, warnings: list[str], where: str):
             array = np.asarray(loader())
         except ExporterError:
             raise
-        except (*DAMAGE_ERRORS, csv.Error) as exc:
+        except DATA_ERRORS as exc:
             raise InputError(
                 f"{where}: tensor {entry['name']!r} cannot be read, the data is damaged "
                 f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
