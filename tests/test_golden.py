@@ -16,7 +16,9 @@ import exporter
 GOLDEN = Path(__file__).parent / "golden"
 VERSIONS = sorted(p for p in GOLDEN.iterdir() if p.is_dir())
 EXPORTS = sorted(p for folder in VERSIONS for p in folder.iterdir() if p.stem.startswith("tiny-"))
-FORMAT_OF = {".npz": "npz", ".json": "json", ".csv": "csv", ".safetensors": "safetensors"}
+FORMAT_OF = {
+    ".npz": "npz", ".json": "json", ".csv": "csv", ".safetensors": "safetensors", ".h": "c",
+}  # fmt: skip
 
 
 def _source_of(export: Path) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-FORMATS = {"npz": "npz", "json": "json", "csv": "csv", "safetensors": "safetensors"}
+FORMATS = {"npz": "npz", "json": "json", "csv": "csv", "safetensors": "safetensors", "c": "h"}
 
 
 def _onnx_source(path: Path) -> None:
