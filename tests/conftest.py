@@ -77,6 +77,7 @@ SLOW_TESTS = frozenset(
         "test_every_onnx_node_test_case_reads_or_fails_cleanly",  # onnx's whole node-test corpus
         "test_huge_declarations_are_refused_under_a_2gib_address_space",  # subprocesses
         "test_the_float32_proof_finds_the_known_exception",
+        "test_via_keras_refuses_code_links_and_bombs",  # loads files through Keras (TensorFlow)
     }
 )
 
