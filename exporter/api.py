@@ -4,6 +4,7 @@ The CLI is a thin layer over these."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,17 +25,25 @@ def load(
     config: str | None = None,
     include_optimizer: bool = False,
     via: str = "auto",
+    only: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> WeightSet:
     """A WeightSet from a file or folder of any supported kind, or a model object.
 
     Files are recognised by content. `trust` allows pickle/joblib (which run code); `config`
     names the model config for a bare `.weights.h5`; `via="keras"` loads Keras files through
-    Keras itself instead of reading them directly.
+    Keras itself instead of reading them directly. `only`/`exclude` keep the tensors whose
+    names match any `only` glob and no `exclude` glob (fnmatch: `dense*/kernel`, `*/bias`).
+
+        ws = exporter.load("model.keras", only=["*/kernel"])
+        kernel = np.asarray(ws["dense/kernel"])
     """
     options = ReadOptions(trust=trust, config=config, include_optimizer=include_optimizer, via=via)
     if isinstance(source, (str, os.PathLike)):
-        return read_path(source, options)
-    return read_object(source, options)
+        ws = read_path(source, options)
+    else:
+        ws = read_object(source, options)
+    return ws.select(only, exclude) if only or exclude else ws
 
 
 def read_object(obj: Any, options: ReadOptions | None = None) -> WeightSet:

@@ -79,6 +79,8 @@ def export_many(
     via: str = "auto",
     config: str | None = None,
     include_optimizer: bool = False,
+    only: Sequence[str] = (),
+    exclude: Sequence[str] = (),
     progress: Progress | None = None,
     on_result: Callable[[ExportResult], None] | None = None,
     **c_options: Any,
@@ -102,6 +104,7 @@ def export_many(
     _check_options(sources, out, format, store, name, jobs, csv_layout)
     plan = _plan(sources, out, format, store)
     options = {"trust": trust, "via": via, "config": config, "include_optimizer": include_optimizer,
+               "only": tuple(only), "exclude": tuple(exclude),
                "force": force, "created_at": created_at, "csv_layout": csv_layout, "store": store,
                "name": name, "progress": progress,
                **_c_options(c_options, out, format, store)}  # fmt: skip

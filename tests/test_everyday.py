@@ -88,3 +88,43 @@ def _ws(arrays):
     for key, value in arrays.items():
         ws.add(exporter.Tensor.from_array(key, value))
     return ws
+
+
+def _layers(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {
+        "dense/kernel": rng.normal(size=(3, 4)).astype(np.float32),
+        "dense/bias": np.zeros(4, np.float32),
+        "head/kernel": rng.normal(size=(4, 2)).astype(np.float32),
+        "head/bias": np.ones(2, np.float32),
+    }
+    return _export(tmp_path, "m.npz", arrays), arrays
+
+
+def test_only_and_exclude_select_tensors_in_every_command(tmp_path, cli):
+    source, arrays = _layers(tmp_path)
+    out = tmp_path / "kernels.npz"
+    done = cli("export", source, "-o", out, "--only", "*/kernel", "--exclude", "head/*")
+    assert done.exit_code == 0, done
+    assert exporter.load(out).names() == ["dense/kernel"]
+    listed = json.loads(cli("inspect", source, "--json", "--only", "*/bias").stdout)
+    assert [row["name"] for row in listed["tensors"]] == ["dense/bias", "head/bias"]
+    other = _export(tmp_path, "other.npz", {**arrays, "head/bias": np.zeros(2, np.float32)})
+    assert cli("diff", source, other).exit_code == 1
+    assert cli("diff", source, other, "--exclude", "head/bias").exit_code == 0
+    assert cli("diff", source, other, "--only", "dense/*", "--only", "head/kernel").exit_code == 0
+
+
+def test_python_api_mapping_and_array_protocol(tmp_path):
+    source, arrays = _layers(tmp_path)
+    ws = exporter.load(source)
+    as_dict = dict(ws)
+    assert list(as_dict) == list(arrays) and as_dict["dense/bias"] is ws["dense/bias"]
+    assert [name for name, _ in ws.items()] == list(arrays)
+    assert ws.get("missing") is None and ws.get("head/bias") is ws["head/bias"]
+    kernel = np.asarray(ws["dense/kernel"])
+    assert kernel.tobytes() == arrays["dense/kernel"].tobytes()
+    assert np.asarray(ws["head/bias"], dtype=np.float64).dtype == np.float64
+    selected = exporter.load(source, only=["head/*"], exclude=["*/bias"])
+    assert selected.names() == ["head/kernel"]
+    assert "only" in exporter.load.__doc__ and "exporter.load" in (exporter.__doc__ or "")

@@ -98,6 +98,17 @@ Via = Annotated[
         help="auto: read model files directly (no TensorFlow); keras: load them through Keras.",
     ),
 ]
+Only = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--only",
+        help="Keep only tensors whose names match this glob (repeatable; e.g. '*/kernel').",
+    ),
+]
+Exclude = Annotated[
+    list[str] | None,
+    typer.Option("--exclude", help="Leave out tensors whose names match this glob (repeatable)."),
+]
 Config = Annotated[
     str | None,
     typer.Option(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 import exporter
-from exporter.cli.common import Config, Json, Trust, Via, emit_json, err
+from exporter.cli.common import Config, Exclude, Json, Only, Trust, Via, emit_json, err
 
 
 def _num(value: float | None) -> str:
@@ -25,6 +25,8 @@ def diff(
     ] = 0.0,
     json_out: Json = False,
     trust: Trust = False,
+    only: Only = None,
+    exclude: Exclude = None,
     via: Via = "auto",
     config: Config = None,
 ) -> None:
@@ -37,7 +39,9 @@ def diff(
     from exporter.diff import diff as diff_weights
 
     def load(source: str):
-        return exporter.load(source, trust=trust, via=via, config=config)
+        return exporter.load(
+            source, trust=trust, via=via, config=config, only=only or (), exclude=exclude or ()
+        )
 
     report = diff_weights(load(a), load(b), atol=atol, rtol=rtol, a_label=a, b_label=b)
     if json_out:

@@ -11,8 +11,10 @@ import exporter
 from exporter.batch import INTERRUPTED, BatchInterrupted, ExportResult
 from exporter.cli.common import (
     Config,
+    Exclude,
     Force,
     IncludeOptimizer,
+    Only,
     ProgressBar,
     Trust,
     Via,
@@ -94,6 +96,8 @@ def export(
     ] = 0,
     force: Force = False,
     trust: Trust = False,
+    only: Only = None,
+    exclude: Exclude = None,
     via: Via = "auto",
     config: Config = None,
     include_optimizer: IncludeOptimizer = False,
@@ -108,7 +112,8 @@ def export(
         results = exporter.export_many(
             sources, out, format=format, store=store, name=name, jobs=jobs, force=force,
             created_at=created_at, csv_layout=csv_layout, trust=trust, via=via, config=config,
-            include_optimizer=include_optimizer, progress=progress_bar,
+            include_optimizer=include_optimizer, only=only or (), exclude=exclude or (),
+            progress=progress_bar,
             on_result=report if several else None, c_prefix=c_prefix, c_align=c_align,
             c_section=c_section, c_progmem=c_const_progmem, test_vectors=test_vectors,
         )  # fmt: skip

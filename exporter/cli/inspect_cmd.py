@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 
 import exporter
-from exporter.cli.common import Config, IncludeOptimizer, Json, Trust, Via, emit_json, err
+from exporter.cli.common import (
+    Config,
+    Exclude,
+    IncludeOptimizer,
+    Json,
+    Only,
+    Trust,
+    Via,
+    emit_json,
+    err,
+)
 
 
 def _fmt(value: float | None) -> str:
@@ -63,13 +73,21 @@ def inspect(
     source: Annotated[str, typer.Argument(help="Model file, export, or folder.")],
     json_out: Json = False,
     trust: Trust = False,
+    only: Only = None,
+    exclude: Exclude = None,
     via: Via = "auto",
     config: Config = None,
     include_optimizer: IncludeOptimizer = False,
 ) -> None:
     """Show every tensor of a model or export: name, shape, dtype, parameters, statistics."""
     summary = exporter.inspect(
-        source, trust=trust, via=via, config=config, include_optimizer=include_optimizer
+        source,
+        trust=trust,
+        via=via,
+        config=config,
+        include_optimizer=include_optimizer,
+        only=only or (),
+        exclude=exclude or (),
     )
     if json_out:
         emit_json(summary)

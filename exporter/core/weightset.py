@@ -7,8 +7,9 @@ when the values are needed) so a big model is never held in memory twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 import numpy as np
@@ -88,6 +89,13 @@ class Tensor:
                 f"expected {self.dtype}{list(self.shape)}"
             )
         return array
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """np.asarray(tensor) reads the values (numpy's array protocol)."""
+        array = self.read()
+        if dtype is not None and np.dtype(dtype) != array.dtype:
+            return array.astype(dtype)
+        return array.copy() if copy else array
 
 
 @dataclass(frozen=True)
@@ -182,6 +190,27 @@ class WeightSet:
 
     def names(self) -> list[str]:
         return list(self._tensors)
+
+    def keys(self) -> list[str]:
+        """The names, in order: with __getitem__, dict(ws) is {name: Tensor}."""
+        return list(self._tensors)
+
+    def items(self) -> list[tuple[str, Tensor]]:
+        return list(self._tensors.items())
+
+    def get(self, name: str, default: Tensor | None = None) -> Tensor | None:
+        return self._tensors.get(name, default)
+
+    def select(self, only: Sequence[str] = (), exclude: Sequence[str] = ()) -> WeightSet:
+        """The tensors whose names match any `only` glob (all when none is given) and no
+        `exclude` glob (fnmatch patterns: `dense*/kernel`, `*/bias`), same info and order."""
+        kept = [
+            t
+            for t in self
+            if (not only or any(fnmatchcase(t.name, p) for p in only))
+            and not any(fnmatchcase(t.name, p) for p in exclude)
+        ]
+        return WeightSet(kept, self.info)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every tensor read into memory, in order (small models, tests)."""
