@@ -17,7 +17,7 @@ from exporter.core.errors import InputError, UnsupportedError, UsageError
 from exporter.core.weightset import WeightSet
 from exporter.files.inputs import InputFile
 from exporter.files.publish import atomic_file
-from exporter.readers import HDF5_MAGIC, ZIP_MAGIC, probe
+from exporter.readers import recognise
 
 
 def _problems(model: Any, ws: WeightSet) -> tuple[list[tuple[Any, str]], list[str]]:
@@ -63,10 +63,12 @@ def apply_weights(
     holding code or file paths through (Keras still loads it in safe mode)."""
     opened = InputFile(model_path)  # probed, guarded and loaded from this one descriptor
     model_path = opened.path
-    head = probe(opened).head
-    if not (head.startswith(ZIP_MAGIC) or head.startswith(HDF5_MAGIC)):
+    reader = recognise(opened)
+    if reader is None or reader.kind not in ("keras-v3", "keras-h5"):
+        what = f"a {reader.kind} file" if reader else "not a model file exporter knows"
         raise UnsupportedError(
-            f"{model_path}: apply writes into Keras model files (.keras, .h5) only"
+            f"{model_path}: {what}; apply writes into Keras model files (.keras, .h5) only "
+            "(scikit-learn and ONNX models are not supported by apply yet)"
         )
     suffix = Path(out).suffix.lower()
     if suffix not in (".keras", ".h5"):

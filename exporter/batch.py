@@ -81,6 +81,7 @@ def export_many(
     include_optimizer: bool = False,
     only: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    name_template: str | None = None,
     progress: Progress | None = None,
     on_result: Callable[[ExportResult], None] | None = None,
     **c_options: Any,
@@ -102,7 +103,7 @@ def export_many(
     out = os.fspath(out) if out is not None else None
     store = os.fspath(store) if store is not None else None
     _check_options(sources, out, format, store, name, jobs, csv_layout)
-    plan = _plan(sources, out, format, store)
+    plan = _plan(sources, out, format, store, name_template)
     options = {"trust": trust, "via": via, "config": config, "include_optimizer": include_optimizer,
                "only": tuple(only), "exclude": tuple(exclude),
                "force": force, "created_at": created_at, "csv_layout": csv_layout, "store": store,
@@ -126,6 +127,30 @@ def _c_options(given: dict[str, Any], out: str | None, fmt: str | None, store) -
         if chosen.lower() != "c":
             raise UsageError("the --c-* options and --test-vectors apply to C exports (--format c)")
     return given
+
+
+TEMPLATE_FIELDS = ("stem", "parent", "name", "index")
+
+
+def output_name(source: str, index: int, template: str | None) -> str:
+    """A batch output's name (without extension): the source's stem, or the template filled
+    with {stem} (resnet for runs/a/resnet.keras), {parent} (a), {name} (resnet.keras) and
+    {index} (1, 2, ... in the order given). The result must be one plain file name."""
+    if not template:
+        return stem(source)
+    fields = {"stem": stem(source), "parent": Path(os.path.abspath(source)).parent.name,
+              "name": Path(source).name, "index": index}  # fmt: skip
+    try:
+        name = template.format(**fields)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        raise UsageError(
+            f"--name-template {template!r}: {exc}; use the fields {{{'}, {'.join(TEMPLATE_FIELDS)}}}"
+        ) from None
+    if not name or name in (".", "..") or "/" in name or "\x00" in name:
+        raise UsageError(
+            f"--name-template {template!r} gives {name!r} for {source}: not a file name"
+        )
+    return name
 
 
 def stem(source: str) -> str:
@@ -188,7 +213,11 @@ def _check_csv_layout(layout: str, out: str | None, fmt: str | None, store: str 
 
 
 def _plan(
-    sources: list[str], out: str | None, fmt: str | None, store: str | None
+    sources: list[str],
+    out: str | None,
+    fmt: str | None,
+    store: str | None,
+    template: str | None = None,
 ) -> list[tuple[str, str | None]]:
     """(source, output) of every export; None as the output: into the store."""
     from exporter.files.publish import make_parents
@@ -207,13 +236,19 @@ def _plan(
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"with several sources, -o names a folder; {out} is a file")
-    targets = [(s, str(folder / f"{stem(s)}{extension_of(fmt)}")) for s in sources]
+    targets = [
+        (s, str(folder / f"{output_name(s, i, template)}{extension_of(fmt)}"))
+        for i, s in enumerate(sources, 1)
+    ]
     by_target: dict[str, list[str]] = {}
     for source, target in targets:
         by_target.setdefault(target, []).append(source)
     clashes = [f"{' and '.join(s)} -> {t}" for t, s in by_target.items() if len(s) > 1]
     if clashes:
-        raise UsageError(f"sources would write the same output: {'; '.join(clashes)}")
+        raise UsageError(
+            f"sources would write the same output: {'; '.join(clashes)}; "
+            "name them with --name-template, e.g. '{parent}_{stem}'"
+        )
     make_parents(folder)  # as a single export creates its folders
     return targets
 

@@ -128,3 +128,40 @@ def test_python_api_mapping_and_array_protocol(tmp_path):
     selected = exporter.load(source, only=["head/*"], exclude=["*/bias"])
     assert selected.names() == ["head/kernel"]
     assert "only" in exporter.load.__doc__ and "exporter.load" in (exporter.__doc__ or "")
+
+
+def test_apply_to_a_scikit_learn_model_says_it_is_keras_only(tmp_path, cli):
+    from sklearn.linear_model import LinearRegression
+    from skops.io import dump
+
+    model = tmp_path / "m.skops"
+    dump(LinearRegression().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0]), model)
+    weights = tmp_path / "w.npz"
+    exporter.export(model, weights)
+    result = cli("apply", weights, model, "-o", tmp_path / "n.skops")
+    assert result.exit_code == 3
+    assert "sklearn-skops" in result.stderr and "Keras model files" in result.stderr
+    assert not (tmp_path / "n.skops").exists()
+
+
+def test_name_template_names_batch_outputs_that_would_clash(tmp_path, cli):
+    sources = []
+    for run in ("run1", "run2"):
+        (tmp_path / run).mkdir()
+        sources.append(_export(tmp_path / run, "model.npz", {"w": np.full(2, len(run), np.int32)}))
+    out = tmp_path / "out"
+    clash = cli("export", *sources, "-o", out, "--format", "json")
+    assert clash.exit_code == 2 and "--name-template" in clash.stderr
+    done = cli(
+        "export", *sources, "-o", out, "--format", "json", "--name-template", "{parent}_{stem}"
+    )
+    assert done.exit_code == 0, done
+    assert sorted(p.name for p in out.iterdir()) == ["run1_model.json", "run2_model.json"]
+    indexed = exporter.export_many(sources, tmp_path / "n", format="npz", name_template="m{index}")
+    assert [r.out for r in indexed] == [str(tmp_path / "n" / f"m{i}.npz") for i in (1, 2)]
+    for bad in ("{nope}", "../{stem}", "{stem}/x", "{0}"):
+        refused = cli(
+            "export", *sources, "-o", tmp_path / "bad", "--format", "npz", "--name-template", bad
+        )
+        assert refused.exit_code == 2, (bad, refused)
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())

@@ -96,6 +96,13 @@ def export(
     ] = 0,
     force: Force = False,
     trust: Trust = False,
+    name_template: Annotated[
+        str | None,
+        typer.Option(
+            "--name-template",
+            help="Batch output names from {stem} {parent} {name} {index}, e.g. '{parent}_{stem}'.",
+        ),
+    ] = None,
     only: Only = None,
     exclude: Exclude = None,
     via: Via = "auto",
@@ -113,6 +120,7 @@ def export(
             sources, out, format=format, store=store, name=name, jobs=jobs, force=force,
             created_at=created_at, csv_layout=csv_layout, trust=trust, via=via, config=config,
             include_optimizer=include_optimizer, only=only or (), exclude=exclude or (),
+            name_template=name_template,
             progress=progress_bar,
             on_result=report if several else None, c_prefix=c_prefix, c_align=c_align,
             c_section=c_section, c_progmem=c_const_progmem, test_vectors=test_vectors,
