@@ -21,7 +21,8 @@ from exporter.core.version import __version__
 # The verbs and the WeightSet classes are imported on first use: `exporter --version` and the
 # errors never pay for numpy and the readers.
 _LAZY = {
-    "export": "api", "inspect": "api", "load": "api", "validate": "api", "export_many": "batch",
+    "export": "api", "inspect": "api", "load": "api", "validate": "api", "show": "api",
+    "export_many": "batch",
     "ModelInfo": "core.weightset", "Tensor": "core.weightset", "WeightSet": "core.weightset",
 }  # fmt: skip
 
@@ -56,5 +57,6 @@ __all__ = [
     "export_many",
     "inspect",
     "load",
+    "show",
     "validate",
 ]

@@ -165,3 +165,35 @@ def test_name_template_names_batch_outputs_that_would_clash(tmp_path, cli):
         )
         assert refused.exit_code == 2, (bad, refused)
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+
+def test_show_prints_one_tensor_exactly(tmp_path, cli):
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(3, 4)).astype(np.float32)
+    values[0, 0], values[0, 1] = np.inf, -0.0
+    source = _export(tmp_path, "s.npz", {"dense/kernel": values, "n": np.array(7, np.int64)})
+    as_json = cli("show", source, "dense/kernel", "--format", "json")
+    assert as_json.exit_code == 0, as_json
+    document = json.loads(as_json.stdout)
+    assert (document["dtype"], document["shape"]) == ("float32", [3, 4])
+    back = np.array(
+        [[float(v) if not isinstance(v, str) else float(v.replace("Infinity", "inf")) for v in row]
+         for row in document["values"]],
+        np.float32,
+    )  # fmt: skip
+    assert back.tobytes() == values.tobytes()  # exact, -0.0 and Infinity included
+    text = cli("show", source, "dense/kernel").stdout
+    assert text.startswith("[[") and text.count("\n") == 1
+    rows = cli("show", source, "dense/kernel", "-f", "csv").stdout.splitlines()
+    assert len(rows) == 3 and all(len(r.split(",")) == 4 for r in rows)
+    rounded = cli("show", source, "dense/kernel", "--precision", "3", "-f", "csv").stdout
+    cells = rounded.replace("\n", ",").rstrip(",").split(",")
+    assert cells[:2] == ["inf", "-0"]
+    assert [float(c) for c in cells[2:]] == [
+        float(f"{v:.3g}") for v in values.reshape(-1)[2:].tolist()
+    ]
+    assert cli("show", source, "n").stdout == "7\n"
+    missing = cli("show", source, "dense/kernal")
+    assert missing.exit_code == 3 and "dense/kernel" in missing.stderr
+    assert cli("show", source, "n", "--precision", "0").exit_code == 2
+    assert exporter.show(source, "n", format="json").startswith('{"name": "n"')

@@ -26,6 +26,7 @@ from exporter.cli import (
     diff_cmd,
     export_cmd,
     inspect_cmd,
+    show_cmd,
     train_cmd,
     validate_cmd,
     versions_cmd,
@@ -164,6 +165,7 @@ app.command("inspect", cls=Command)(inspect_cmd.inspect)
 app.command("export", cls=Command, epilog=export_cmd.EPILOG)(export_cmd.export)
 app.command("validate", cls=Command)(validate_cmd.validate)
 app.command("diff", cls=Command)(diff_cmd.diff)
+app.command("show", cls=Command)(show_cmd.show)
 app.command("check", cls=Command)(check_cmd.check)
 app.command("spec", cls=Command)(check_cmd.spec)
 app.command("apply", cls=Command)(apply_cmd.apply)
