@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,6 +86,9 @@ def export(
     """Export a source's weights to out (NPZ, JSON, CSV folder, safetensors or a C header);
     returns the manifest. c_* options apply to C exports; test_vectors=N (C, from a model file)
     also writes N seeded inputs and the model's outputs for them (exporter.c_vectors)."""
+    if os.fspath(out) == STDOUT:
+        ws = source if isinstance(source, WeightSet) else load(source, **load_options)
+        return _export_to_stdout(ws, format, created_at, progress)
     c_options = (c_prefix, c_section, c_progmem, c_extra, test_vectors, c_align != 16)
     if any(c_options) and format_for(out, format).format != "c":
         raise UsageError("the --c-* options and --test-vectors apply to C exports (--format c)")
@@ -97,6 +101,34 @@ def export(
                            c_prefix=c_prefix, c_align=c_align, c_section=c_section,
                            c_progmem=c_progmem, c_extra=tuple(c_extra))  # fmt: skip
     return write(ws, out, format, force=force, options=options)
+
+
+STDOUT = "-"  # the output name that means standard output
+
+
+def _export_to_stdout(ws: WeightSet, fmt: str | None, created_at: str | None, progress) -> dict:
+    """out="-": the JSON document (default), or the long CSV table `tensor,index,value`, on
+    stdout. Written to a private temporary folder first, so stdout gets a whole export or
+    nothing (a failure mid-way leaves no half document in a pipe); the CSV manifest is not
+    printed (write a CSV folder to keep it)."""
+    import shutil
+    import sys
+    import tempfile
+
+    fmt = (fmt or "json").lower()
+    if fmt not in ("json", "csv"):
+        raise UsageError(f"-o - writes JSON or CSV (the long table) to stdout, not {fmt}")
+    layout = "long" if fmt == "csv" else "wide"
+    options = WriteOptions(created_at=created_at, csv_layout=layout, progress=progress)
+    with tempfile.TemporaryDirectory(prefix="exporter-stdout-") as folder:
+        target = Path(folder) / ("out.json" if fmt == "json" else "out-csv")
+        manifest = write(ws, target, fmt, options=options)
+        data = target if fmt == "json" else target / "weights.csv"
+        with open(data, "rb") as handle:
+            sys.stdout.flush()
+            shutil.copyfileobj(handle, sys.stdout.buffer, 1 << 20)
+            sys.stdout.buffer.flush()
+    return manifest
 
 
 def formats() -> dict[str, tuple[str, ...]]:

@@ -102,6 +102,10 @@ def export_many(
     sources = [os.fspath(s) for s in sources]
     out = os.fspath(out) if out is not None else None
     store = os.fspath(store) if store is not None else None
+    if out == "-":  # standard output: one source, JSON (default) or the long CSV table
+        if len(sources) != 1 or store:
+            raise UsageError("-o - (standard output) takes one source and no --store")
+        format = format or "json"
     _check_options(sources, out, format, store, name, jobs, csv_layout)
     plan = _plan(sources, out, format, store, name_template)
     options = {"trust": trust, "via": via, "config": config, "include_optimizer": include_optimizer,
@@ -274,7 +278,8 @@ def _export_one(
     if store:
         return _export_to_store(ws, source, store, name, fmt or "npz", bar, write_opts)
     manifest = api.export(ws, out, format=fmt, progress=bar, **write_opts)
-    return ExportResult(source, out=str(out), folder=format_for(out, fmt).is_dir,
+    folder = out != "-" and format_for(out, fmt).is_dir
+    return ExportResult(source, out=str(out), folder=folder,
                         tensors=manifest["totals"]["tensors"],
                         parameters=manifest["totals"]["parameters"],
                         warnings=list(manifest.get("warnings", [])))  # fmt: skip

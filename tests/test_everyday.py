@@ -197,3 +197,19 @@ def test_show_prints_one_tensor_exactly(tmp_path, cli):
     assert missing.exit_code == 3 and "dense/kernel" in missing.stderr
     assert cli("show", source, "n", "--precision", "0").exit_code == 2
     assert exporter.show(source, "n", format="json").startswith('{"name": "n"')
+
+
+def test_dash_output_writes_json_or_the_long_csv_table_to_stdout(tmp_path, cli):
+    source, _ = _layers(tmp_path)
+    as_file = tmp_path / "w.json"
+    exporter.export(source, as_file)
+    piped = cli("export", source, "-o", "-")
+    assert piped.exit_code == 0, piped
+    assert piped.stdout == as_file.read_text()  # the same document, byte for byte
+    long = tmp_path / "long-csv"
+    exporter.export(source, long, format="csv", csv_layout="long")
+    table = cli("export", source, "-o", "-", "--format", "csv")
+    assert table.exit_code == 0 and table.stdout == (long / "weights.csv").read_text()
+    assert cli("export", source, "-o", "-", "--format", "npz").exit_code == 2
+    assert cli("export", source, source, "-o", "-").exit_code == 2
+    assert not (tmp_path / "-").exists()

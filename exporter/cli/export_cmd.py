@@ -160,7 +160,5 @@ def report(result: ExportResult) -> None:
         info(f"{result.source}: {state} v{result.version} ({result.path} in {result.store})")
     else:
         folder = " (a folder: CSV + manifest.json)" if result.folder else ""
-        info(
-            f"wrote {result.out}{folder}: {result.tensors} tensors, "
-            f"{result.parameters:,} parameters"
-        )
+        where = "standard output" if result.out == "-" else result.out
+        info(f"wrote {where}{folder}: {result.tensors} tensors, {result.parameters:,} parameters")
