@@ -108,10 +108,18 @@ def by_name(name: str) -> DType:
 def by_dtype(dtype: np.dtype) -> DType:
     """The row of a numpy dtype (any byte order); InputError for a dtype exporter cannot export."""
     dtype = np.dtype(dtype)
-    row = _BY_NAME.get(dtype.name)
-    if row is not None and (is_extra(dtype) if row.extra else dtype.kind in "biuf"):
-        return row
-    raise InputError(f"unsupported dtype {dtype!s}: exporter handles {', '.join(SUPPORTED)}")
+    row = _BY_DTYPE.get(dtype)
+    if row is None:
+        row = _BY_NAME.get(dtype.name)
+        if row is None or not (is_extra(dtype) if row.extra else dtype.kind in "biuf"):
+            raise InputError(
+                f"unsupported dtype {dtype!s}: exporter handles {', '.join(SUPPORTED)}"
+            )
+        _BY_DTYPE[dtype] = row  # a handful of dtypes: the lookup is per tensor
+    return row
+
+
+_BY_DTYPE: dict[np.dtype, DType] = {}
 
 
 def by_safetensors_code(code: object) -> DType | None:

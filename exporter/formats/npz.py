@@ -19,6 +19,7 @@ is another tensor's member name (`x.npy` beside `x`), or `manifest.json`, is ref
 
 from __future__ import annotations
 
+import re
 import tokenize
 import zipfile
 import zlib
@@ -157,8 +158,9 @@ def read_npz(source: InputFile, options: ReadOptions) -> WeightSet:
         ws = WeightSet(info=ModelInfo(kind="npz", file=path.name, naming="canonical"))
         for member in members:
             if member.endswith(".npy"):
-                dtype, shape, _fortran, _size = _npy_header(archive, member, str(path))
-                _, _, loader = _npz_loader(source, archive, member, dtype)
+                header = _npy_header(archive, member, str(path))
+                dtype, shape = header[0], header[1]
+                _, _, loader = _npz_loader(source, archive, member, dtype, header)
                 ws.add(Tensor(member[:-4], dtype.newbyteorder("="), shape, loader))
         ws.info.warnings.append("plain .npz without a manifest: names are the archive's keys")
         return ws
@@ -196,6 +198,29 @@ def _npz_tensor(source: InputFile, archive: zipfile.ZipFile, entry: Entry) -> Te
     return entry_tensor(entry, loader)
 
 
+_PLAIN_HEAD = 256  # numpy pads the header of a plain array to 64 or 128 bytes
+_PLAIN = re.compile(
+    rb"\x93NUMPY\x01\x00(..)\{'descr': '([<>|][a-zA-Z][0-9]{1,2})', "
+    rb"'fortran_order': (True|False), 'shape': \(((?:[0-9]{1,19}, )+[0-9]{1,19}|[0-9]{1,19},|)\), \} *\n",
+    re.DOTALL,
+)
+
+
+def _plain_header(head: bytes) -> tuple[tuple, bool, np.dtype, int] | None:
+    """(shape, fortran, dtype, header size) of a version 1.0 header in exactly the form numpy
+    writes for a plain array, parsed without Python's literal_eval (the cost of a tiny tensor);
+    None for any other header, which numpy's own parser then reads."""
+    found = _PLAIN.match(head)
+    if found is None:
+        return None
+    size = 10 + int.from_bytes(found.group(1), "little")
+    if found.end() != size:
+        return None
+    dtype = np.dtype(found.group(2).decode("ascii"))
+    shape = tuple(int(n) for n in found.group(4).replace(b" ", b"").split(b",") if n)
+    return shape, found.group(3) == b"True", dtype, size
+
+
 def _npy_header(
     archive: zipfile.ZipFile, member: str, where: str
 ) -> tuple[np.dtype, tuple, bool, int]:
@@ -203,14 +228,19 @@ def _npy_header(
     that many bytes (so a header declaring a huge shape is refused before anything is allocated)."""
     try:
         with archive.open(member) as handle:
-            version = np.lib.format.read_magic(handle)
-            read_header = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, fortran, dtype = read_header(handle)
-            header_size = handle.tell()
+            parsed = _plain_header(handle.read(_PLAIN_HEAD))
+            if parsed is None:  # anything but the plain form numpy writes: numpy's own parser
+                handle.seek(0)
+                version = np.lib.format.read_magic(handle)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, fortran, dtype = read_header(handle)
+                header_size = handle.tell()
+            else:
+                shape, fortran, dtype, header_size = parsed
     except NPY_ERRORS as exc:
         raise InputError(f"{where}: member {member!r} is damaged or not a .npy ({exc})") from None
     if dtype.hasobject:
@@ -233,10 +263,14 @@ def _native(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 
-def _npz_loader(source: InputFile, archive: zipfile.ZipFile, member: str, dtype: np.dtype):
+def _npz_loader(
+    source: InputFile, archive: zipfile.ZipFile, member: str, dtype: np.dtype, header=None
+):
     """(stored dtype, shape, loader) of one member, the fastest safe loader: a memory map when
-    the member is stored, else a copy; no loader when the widths of dtype and storage differ."""
-    stored, shape, fortran, header_size = _npy_header(archive, member, str(source.path))
+    the member is stored, else a copy; no loader when the widths of dtype and storage differ.
+    header: the member's _npy_header when the caller parsed it already."""
+    header = header or _npy_header(archive, member, str(source.path))
+    stored, shape, fortran, header_size = header
     if stored.itemsize != dtype.itemsize:
         return stored, shape, None
     with source.reader() as handle:
