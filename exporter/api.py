@@ -352,3 +352,41 @@ def _rounded(value: Any, digits: int, tokens: dict[str, str], quote: bool) -> st
         token = tokens[repr(value)]
         return f'"{token}"' if quote else token
     return f"{value:.{digits}g}"
+
+
+def use_custom_objects(modules: Sequence[str]) -> list[str]:
+    """Import each module (a dotted name, found from the current folder first, or a path to a
+    .py file) so that the Keras classes it registers can be loaded, and allow configs to name
+    it. Importing runs the module's code: an explicit act of trust in those modules, never in
+    the model file (whose other hazards are still refused). Returns the module names."""
+    import importlib
+    import importlib.util
+    import re
+    import sys
+
+    from exporter.models.keras.config import trust_custom_modules
+
+    names = []
+    for given in modules:
+        if given.endswith(".py"):
+            path = Path(given)
+            if not path.is_file():
+                raise UsageError(f"--custom-objects {given}: no such file")
+            name = path.stem
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        else:
+            if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", given):
+                raise UsageError(f"--custom-objects {given!r}: give a module name or a .py file")
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            try:
+                importlib.import_module(given)
+            except ImportError as exc:
+                raise UsageError(f"--custom-objects {given}: cannot import it ({exc})") from None
+            name = given
+        names.append(name)
+    trust_custom_modules(names)
+    return names

@@ -49,11 +49,13 @@ SLOW_MODULES = frozenset(
         "test_atomic",  # SIGINT/SIGKILL of real export processes
         "test_c_compile",  # gcc/g++ and the programs they build; a Keras model trained
         "test_coldstart",  # fresh interpreters, timed
+        "test_custom_objects",  # Keras models with custom layers, converted in subprocesses
         "test_convert",  # tf2onnx / skl2onnx / onnxruntime
         "test_keras_api",  # Keras models built and loaded through TensorFlow
         "test_keras_corpus",
         "test_keras_files",  # fixtures trained with TensorFlow, keras.applications
         "test_keras_naming",
+        "test_tflite",  # TFLite models made by TensorFlow's converter and interpreter
         "test_pipeline",  # make, --jobs, subprocesses
         "test_plumbing",  # the CLI in subprocesses, pipes, make
         "test_sec_audit_speed",

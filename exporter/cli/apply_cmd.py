@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 import exporter
-from exporter.cli.common import Force, Trust, info
+from exporter.cli.common import CustomObjects, Force, Trust, info
 
 
 def apply(
@@ -20,6 +20,7 @@ def apply(
     out: Annotated[str, typer.Option("--out", "-o", help="New model file (.keras or .h5).")],
     force: Force = False,
     trust: Trust = False,
+    custom_objects: CustomObjects = None,  # imported by the option itself
 ) -> None:
     """Load WEIGHTS into the Keras MODEL by canonical name and save it as OUT.
 

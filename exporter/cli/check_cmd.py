@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 import exporter
-from exporter.cli.common import Config, Force, Json, Trust, Via, emit_json, err, info
+from exporter.cli.common import Config, CustomObjects, Force, Json, Trust, Via, emit_json, err, info
 
 
 def check(
@@ -15,6 +15,7 @@ def check(
     spec: Annotated[str, typer.Option("--spec", help="Spec file, manifest.json, or an export.")],
     json_out: Json = False,
     trust: Trust = False,
+    custom_objects: CustomObjects = None,  # imported by the option itself
     via: Via = "auto",
     config: Config = None,
 ) -> None:
@@ -44,6 +45,7 @@ def spec(
     out: Annotated[str, typer.Option("--out", "-o", help="Spec file to write (JSON).")],
     force: Force = False,
     trust: Trust = False,
+    custom_objects: CustomObjects = None,  # imported by the option itself
     via: Via = "auto",
     config: Config = None,
 ) -> None:

@@ -109,6 +109,28 @@ Exclude = Annotated[
     list[str] | None,
     typer.Option("--exclude", help="Leave out tensors whose names match this glob (repeatable)."),
 ]
+
+
+def _import_custom_objects(values: list[str] | None) -> list[str] | None:
+    if values:
+        from exporter.api import use_custom_objects
+
+        use_custom_objects(values)
+    return values
+
+
+CustomObjects = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--custom-objects",
+        callback=_import_custom_objects,
+        help=(
+            "Import MODULE (or a .py file) that registers your custom Keras classes, and allow "
+            "the model config to name it (repeatable). Importing runs that module's code: use "
+            "it for your own modules only."
+        ),
+    ),
+]
 Config = Annotated[
     str | None,
     typer.Option(

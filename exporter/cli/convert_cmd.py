@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from exporter.cli.common import Force, Json, Trust, emit_json, err, info, phase
+from exporter.cli.common import CustomObjects, Force, Json, Trust, emit_json, err, info, phase
 
 Atol = Annotated[
     float | None,
@@ -98,6 +98,7 @@ def convert(
         typer.Option("--double", help="scikit-learn: float64 inputs and computation."),
     ] = False,
     trust: Trust = False,
+    custom_objects: CustomObjects = None,  # imported by the option itself
     force: Force = False,
     json_out: Json = False,
 ) -> None:
@@ -144,6 +145,7 @@ def verify(
     samples: Samples = 8,
     seed: Seed = 0,
     trust: Trust = False,
+    custom_objects: CustomObjects = None,  # imported by the option itself
     force: Force = False,
     json_out: Json = False,
 ) -> None:

@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 
 import exporter
-from exporter.cli.common import Config, Exclude, Json, Only, Trust, Via, emit_json, err
+from exporter.cli.common import (
+    Config,
+    CustomObjects,
+    Exclude,
+    Json,
+    Only,
+    Trust,
+    Via,
+    emit_json,
+    err,
+)
 
 
 def _num(value: float | None) -> str:
@@ -25,6 +35,7 @@ def diff(
     ] = 0.0,
     json_out: Json = False,
     trust: Trust = False,
+    custom_objects: CustomObjects = None,  # imported by the option itself
     only: Only = None,
     exclude: Exclude = None,
     via: Via = "auto",

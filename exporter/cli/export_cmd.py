@@ -11,6 +11,7 @@ import exporter
 from exporter.batch import INTERRUPTED, BatchInterrupted, ExportResult
 from exporter.cli.common import (
     Config,
+    CustomObjects,
     Exclude,
     Force,
     IncludeOptimizer,
@@ -96,6 +97,7 @@ def export(
     ] = 0,
     force: Force = False,
     trust: Trust = False,
+    custom_objects: CustomObjects = None,  # imported by the option itself
     name_template: Annotated[
         str | None,
         typer.Option(

@@ -9,6 +9,7 @@ import typer
 import exporter
 from exporter.cli.common import (
     Config,
+    CustomObjects,
     Exclude,
     IncludeOptimizer,
     Json,
@@ -73,6 +74,7 @@ def inspect(
     source: Annotated[str, typer.Argument(help="Model file, export, or folder.")],
     json_out: Json = False,
     trust: Trust = False,
+    custom_objects: CustomObjects = None,  # imported by the option itself
     only: Only = None,
     exclude: Exclude = None,
     via: Via = "auto",

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 import exporter
-from exporter.cli.common import Config, Trust, Via
+from exporter.cli.common import Config, CustomObjects, Trust, Via
 
 
 def show(
@@ -23,6 +23,7 @@ def show(
         ),
     ] = None,
     trust: Trust = False,
+    custom_objects: CustomObjects = None,  # imported by the option itself
     via: Via = "auto",
     config: Config = None,
 ) -> None:

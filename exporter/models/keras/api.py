@@ -243,9 +243,18 @@ def load_keras_model(
             f"{source.path}: Keras models are loaded here from .keras and .h5 files only"
         )
     with keras_snapshot(source) as snapshot:
-        _, version = keras_guard.guard_keras_file(snapshot, trust)
+        config, version = keras_guard.guard_keras_file(snapshot, trust)
         keras = _tf_keras(source.path, version) if _is_tf_keras(version) else frameworks.keras()
-        return _load(keras, snapshot, compile)
+        try:
+            return _load(keras, snapshot, compile)
+        except InputError as exc:
+            missing = keras_guard.unregistered_classes(keras, config)
+            if not missing:
+                raise
+            raise InputError(
+                f"{source.path}: Keras cannot load it: class {', '.join(missing)} is not "
+                "registered; import the module that defines it with --custom-objects MODULE"
+            ) from exc
 
 
 def _load(keras: Any, path: Path, compile: bool) -> Any:

@@ -14,7 +14,7 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,11 +155,24 @@ def _top(module: str) -> str:
     return module.split(".")[0].strip()
 
 
+# Modules the user imported with --custom-objects (exporter.api.use_custom_objects): an
+# explicit act of trust, so a config naming their classes may be loaded by Keras.
+CUSTOM_MODULES: set[str] = set()
+
+
+def trust_custom_modules(names: Iterable[str]) -> None:
+    CUSTOM_MODULES.update(names)
+    _module_kind.cache_clear()
+
+
 @functools.lru_cache(maxsize=4096)
 def _module_kind(module: str, cls: Any) -> str | None:
-    """Which Hazards list a serialized object's `module` goes to (None: a Keras module)."""
+    """Which Hazards list a serialized object's `module` goes to (None: a Keras module, or one
+    the user imported with --custom-objects)."""
     if _top(module) in FOREIGN_MODULES or (module == "builtins" and cls in PYTHON_BUILTINS):
         return "foreign"
+    if module.strip() in CUSTOM_MODULES:
+        return None
     if _top(module) not in KERAS_PACKAGES and module != "builtins":
         return "imports"
     return None
@@ -323,7 +336,12 @@ def _refuse_loading(found: Hazards, where: str) -> None:
         what = f"names files ({_listed(found.files)}), which Keras would open while loading it"
     else:
         what = f"names modules outside Keras ({_listed(found.imports)}), which loading imports"
+    hint = (
+        "; if these are your own layers, import them with --custom-objects MODULE"
+        if found.imports and not (found.code or found.files)
+        else ""
+    )
     raise UnsafeInputError(
-        f"{where}: model config {what}; refused before Keras sees the file. Pass --trust only "
-        "if you trust its origin"
+        f"{where}: model config {what}; refused before Keras sees the file{hint}. Pass "
+        "--trust only if you trust its origin"
     )

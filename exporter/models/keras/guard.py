@@ -63,3 +63,21 @@ def guard_keras_file(path: Path, trust: bool) -> Config:
     audit_config(config, str(path), trust, loading=True)
     check_sizes(config, shapes, str(path))
     return config, version
+
+
+def unregistered_classes(keras: Any, config: Any) -> list[str]:
+    """The custom classes a config names (a `registered_name` outside Keras's own) that Keras
+    does not know in this process, as 'Scale (mylayers>Scale)'."""
+    found: list[str] = []
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            name, module = item.get("registered_name"), item.get("module")
+            custom = isinstance(name, str) and ">" in name and isinstance(module, str)
+            if custom and keras.saving.get_registered_object(name) is None:
+                found.append(f"{item.get('class_name')} ({name})")
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return sorted(set(found))
