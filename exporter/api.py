@@ -81,6 +81,7 @@ def export(
     c_progmem: bool = False,
     c_extra: tuple = (),
     test_vectors: int = 0,
+    json_int_as_string: bool = False,
     **load_options: Any,
 ) -> dict[str, Any]:
     """Export a source's weights to out (NPZ, JSON, CSV folder, safetensors or a C header);
@@ -88,7 +89,7 @@ def export(
     also writes N seeded inputs and the model's outputs for them (exporter.c_vectors)."""
     if os.fspath(out) == STDOUT:
         ws = source if isinstance(source, WeightSet) else load(source, **load_options)
-        return _export_to_stdout(ws, format, created_at, progress)
+        return _export_to_stdout(ws, format, created_at, progress, json_int_as_string)
     c_options = (c_prefix, c_section, c_progmem, c_extra, test_vectors, c_align != 16)
     if any(c_options) and format_for(out, format).format != "c":
         raise UsageError("the --c-* options and --test-vectors apply to C exports (--format c)")
@@ -99,14 +100,17 @@ def export(
     ws = source if isinstance(source, WeightSet) else load(source, **load_options)
     options = WriteOptions(created_at=created_at, csv_layout=csv_layout, progress=progress,
                            c_prefix=c_prefix, c_align=c_align, c_section=c_section,
-                           c_progmem=c_progmem, c_extra=tuple(c_extra))  # fmt: skip
+                           c_progmem=c_progmem, c_extra=tuple(c_extra),
+                           json_int_as_string=json_int_as_string)  # fmt: skip
     return write(ws, out, format, force=force, options=options)
 
 
 STDOUT = "-"  # the output name that means standard output
 
 
-def _export_to_stdout(ws: WeightSet, fmt: str | None, created_at: str | None, progress) -> dict:
+def _export_to_stdout(
+    ws: WeightSet, fmt: str | None, created_at: str | None, progress, int_strings: bool = False
+) -> dict:
     """out="-": the JSON document (default), or the long CSV table `tensor,index,value`, on
     stdout. Written to a private temporary folder first, so stdout gets a whole export or
     nothing (a failure mid-way leaves no half document in a pipe); the CSV manifest is not
@@ -119,7 +123,12 @@ def _export_to_stdout(ws: WeightSet, fmt: str | None, created_at: str | None, pr
     if fmt not in ("json", "csv"):
         raise UsageError(f"-o - writes JSON or CSV (the long table) to stdout, not {fmt}")
     layout = "long" if fmt == "csv" else "wide"
-    options = WriteOptions(created_at=created_at, csv_layout=layout, progress=progress)
+    options = WriteOptions(
+        created_at=created_at,
+        csv_layout=layout,
+        progress=progress,
+        json_int_as_string=int_strings,
+    )
     with tempfile.TemporaryDirectory(prefix="exporter-stdout-") as folder:
         target = Path(folder) / ("out.json" if fmt == "json" else "out-csv")
         manifest = write(ws, target, fmt, options=options)

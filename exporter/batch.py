@@ -82,6 +82,7 @@ def export_many(
     only: Sequence[str] = (),
     exclude: Sequence[str] = (),
     name_template: str | None = None,
+    json_int_as_string: bool = False,
     progress: Progress | None = None,
     on_result: Callable[[ExportResult], None] | None = None,
     **c_options: Any,
@@ -110,6 +111,7 @@ def export_many(
     plan = _plan(sources, out, format, store, name_template)
     options = {"trust": trust, "via": via, "config": config, "include_optimizer": include_optimizer,
                "only": tuple(only), "exclude": tuple(exclude),
+               "json_int_as_string": json_int_as_string,
                "force": force, "created_at": created_at, "csv_layout": csv_layout, "store": store,
                "name": name, "progress": progress,
                **_c_options(c_options, out, format, store)}  # fmt: skip
@@ -267,6 +269,7 @@ def _export_one(
     store, name = options.pop("store", None), options.pop("name", None)
     progress = options.pop("progress", None)
     write_opts = {k: options.pop(k) for k in ("force", "created_at", "csv_layout")}
+    write_opts["json_int_as_string"] = options.pop("json_int_as_string", False)
     write_opts.update({k: options.pop(k) for k in C_OPTIONS if k in options})
     vectors = write_opts.pop("test_vectors", 0)
     if vectors:  # the model runs on the source file, before its weights are read

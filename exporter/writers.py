@@ -39,6 +39,8 @@ class WriteOptions:
     c_section: str | None = None
     c_progmem: bool = False
     c_extra: tuple[tuple[str, Any], ...] = ()
+    # JSON export: 64-bit integers as decimal strings (JavaScript's numbers hold 53 bits)
+    json_int_as_string: bool = False
 
 
 Locations = Mapping[str, str]  # tensor name -> where its data goes (the manifest's location)

@@ -213,3 +213,24 @@ def test_dash_output_writes_json_or_the_long_csv_table_to_stdout(tmp_path, cli):
     assert cli("export", source, "-o", "-", "--format", "npz").exit_code == 2
     assert cli("export", source, source, "-o", "-").exit_code == 2
     assert not (tmp_path / "-").exists()
+
+
+def test_json_int_as_string_keeps_64_bit_integers_exact_for_javascript(tmp_path, cli):
+    values = {
+        "big": np.array([2**62 + 1, -(2**63)], np.int64),
+        "u": np.array([[2**64 - 1]], np.uint64),
+        "small": np.array([1, 2], np.int32),
+    }
+    source = _export(tmp_path, "ints.npz", values)
+    out = tmp_path / "ints.json"
+    assert cli("export", source, "-o", out, "--json-int-as-string").exit_code == 0
+    data = json.loads(out.read_text())["data"]
+    assert data["big"] == ["4611686018427387905", "-9223372036854775808"]
+    assert data["u"] == [["18446744073709551615"]] and data["small"] == [1, 2]
+    assert exporter.validate(out).ok
+    back = exporter.load(out)
+    for name, array in values.items():
+        assert back[name].read().tobytes() == array.tobytes()
+    plain = tmp_path / "plain.json"
+    exporter.export(source, plain)
+    assert json.loads(plain.read_text())["data"]["big"] == [2**62 + 1, -(2**63)]

@@ -105,6 +105,13 @@ def export(
             help="Batch output names from {stem} {parent} {name} {index}, e.g. '{parent}_{stem}'.",
         ),
     ] = None,
+    json_int_as_string: Annotated[
+        bool,
+        typer.Option(
+            "--json-int-as-string",
+            help="JSON: write int64/uint64 values as strings (JavaScript numbers hold 53 bits).",
+        ),
+    ] = False,
     only: Only = None,
     exclude: Exclude = None,
     via: Via = "auto",
@@ -123,6 +130,7 @@ def export(
             created_at=created_at, csv_layout=csv_layout, trust=trust, via=via, config=config,
             include_optimizer=include_optimizer, only=only or (), exclude=exclude or (),
             name_template=name_template,
+            json_int_as_string=json_int_as_string,
             progress=progress_bar,
             on_result=report if several else None, c_prefix=c_prefix, c_align=c_align,
             c_section=c_section, c_progmem=c_const_progmem, test_vectors=test_vectors,

@@ -58,6 +58,16 @@ def json_pieces(array: np.ndarray, chunk: int = CHUNK_VALUES) -> Iterator[bytes]
     yield b"]"
 
 
+_INTEGER = re.compile(rb"-?[0-9]+")
+
+
+def _quoted_pieces(array: np.ndarray) -> Iterator[bytes]:
+    """json_pieces of a 64-bit integer array with every value a decimal string ("-42"): readers
+    in JavaScript, whose numbers hold 53 bits, then get the exact value (exporter reads both)."""
+    for piece in json_pieces(array):
+        yield _INTEGER.sub(rb'"\g<0>"', piece)
+
+
 def tensor_json(array: np.ndarray) -> str:
     """One tensor's values as JSON text (small tensors; the writer streams pieces)."""
     return b"".join(json_pieces(as_little_endian(array))).decode()
@@ -73,7 +83,9 @@ def write_json(ws: WeightSet, path: Path, options: WriteOptions, locations: Loca
             array = as_little_endian(tensor.read())
             out.write(b",\n  " if index else b"\n  ")
             out.write((json.dumps(tensor.name, ensure_ascii=False) + ": ").encode())
-            digest = write_and_hash(array, lambda a: out.writelines(json_pieces(a)))
+            quote = options.json_int_as_string and array.dtype.kind in "iu" and array.itemsize == 8
+            pieces = _quoted_pieces if quote else json_pieces
+            digest = write_and_hash(array, lambda a, pieces=pieces: out.writelines(pieces(a)))
             entries.append(mf.TensorEntry(tensor, digest, f"data/{tensor.name}"))
             del array
             if options.progress:
