@@ -48,6 +48,13 @@ def _onnx_file(folder: Path) -> Path:
     return folder / "m.onnx"
 
 
+def _tflite_file(folder: Path) -> Path:
+    from hostile_tflite import tflite_model  # a hand-made FlatBuffer: int8 weights with scales
+
+    (folder / "m.tflite").write_bytes(tflite_model())
+    return folder / "m.tflite"
+
+
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("matrix")
@@ -59,6 +66,7 @@ def sources(tmp_path_factory) -> dict[str, Path]:
         "sklearn-skops": folder / "m.skops",
         "sklearn-pickle": folder / "m.joblib",
         "onnx": _onnx_file(folder),
+        "tflite": _tflite_file(folder),
     }
     files.update(_keras_files(folder))
     base = exporter.load(folder / "m.skops")

@@ -48,6 +48,7 @@ from exporter.core.errors import InputError
 from exporter.core.weightset import ModelInfo, Note, WeightSet
 from exporter.files.inputs import Folder, InputFile, as_input, read_bounded
 from exporter.models.onnx.external import EXTERNAL, tensor_protos
+from exporter.models.onnx.quant import link_quantization
 from exporter.models.onnx.walk import Walker, walk
 from exporter.readers import READERS, Probe, Reader, ReadOptions
 
@@ -143,6 +144,8 @@ def _info(model, collector: Walker, file: str | None, sha256: str | None) -> Mod
             extra[key] = getattr(collector, key)
     if collector.external:
         extra["external_data"] = sorted(collector.external)
+    if quantization := link_quantization(model.graph, file or "model"):
+        extra["quantization"] = quantization  # quant.py: weights -> scale, zero point, axis
     info = ModelInfo(
         kind="onnx",
         framework="onnx",

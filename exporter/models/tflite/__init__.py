@@ -1,0 +1,1 @@
+"""TFLite models (.tflite), read as FlatBuffer data without TensorFlow."""
