@@ -48,6 +48,9 @@ class DiffReport:
     only_a: list[str] = field(default_factory=list)
     only_b: list[str] = field(default_factory=list)
     tensors: list[TensorDiff] = field(default_factory=list)
+    # Across a conversion (names differ): tensors paired by their values, {"a", "b", "how"}
+    paired: list[dict[str, str]] | None = None
+    extra: list[str] = field(default_factory=list)  # ONNX parameters no source tensor matched
 
     @property
     def changed(self) -> list[TensorDiff]:
@@ -68,6 +71,11 @@ class DiffReport:
             "only_in_b": self.only_b,
             "changed": [t.name for t in self.changed],
             "tensors": [t.to_json() for t in self.tensors],
+            **(
+                {"paired_by_values": self.paired, "onnx_only": self.extra}
+                if self.paired is not None
+                else {}
+            ),
         }
 
 
@@ -126,10 +134,19 @@ def bitwise_differences(a: np.ndarray, b: np.ndarray) -> int:
 
 
 def diff(a: WeightSet, b: WeightSet, *, atol: float = 0.0, rtol: float = 0.0,
-         a_label: str = "A", b_label: str = "B") -> DiffReport:  # fmt: skip
-    """Compare two WeightSets by canonical name."""
+         a_label: str = "A", b_label: str = "B", by_values: bool | None = None) -> DiffReport:  # fmt: skip
+    """Compare two WeightSets by canonical name; across a conversion (one side ONNX and no name
+    in common, or by_values=True) by values instead: each source tensor is paired with the ONNX
+    parameter holding its values (exactly, cast, transposed or flattened, as the conversion
+    report matches them). A source tensor with no partner (folded into another, rewritten)
+    makes the sets differ; ONNX parameters no source tensor explains are listed, not errors."""
     if atol < 0 or rtol < 0:
         raise UsageError("--atol and --rtol must be >= 0")
+    if by_values is None:
+        disjoint = not set(a.names()) & set(b.names())
+        by_values = disjoint and len(a) > 0 and "onnx" in (a.info.kind, b.info.kind)
+    if by_values:
+        return _by_values(a, b, DiffReport(a_label, b_label, atol, rtol))
     report = DiffReport(a_label, b_label, atol, rtol)
     names_b = set(b.names())
     report.only_a = [n for n in a.names() if n not in names_b]
@@ -137,4 +154,30 @@ def diff(a: WeightSet, b: WeightSet, *, atol: float = 0.0, rtol: float = 0.0,
     for tensor in a:
         if tensor.name in names_b:
             report.tensors.append(_compare(tensor, b[tensor.name], atol, rtol))
+    return report
+
+
+def _by_values(a: WeightSet, b: WeightSet, report: DiffReport) -> DiffReport:
+    from exporter.convert.weights import match_arrays
+
+    swap = a.info.kind == "onnx" and b.info.kind != "onnx"
+    source, onnx = (b, a) if swap else (a, b)
+    params = {t.name: t.read() for t in onnx}
+    rows = match_arrays(source, params)["tensors"]
+    report.paired, used = [], set()
+    missing = []
+    for row in rows:
+        if row["onnx"] is None:
+            missing.append(row["name"])
+            continue
+        used.add(row["onnx"])
+        pair = {"a": row["name"], "b": row["onnx"], "how": row["match"]}
+        if swap:
+            pair = {"a": row["onnx"], "b": row["name"], "how": row["match"]}
+        report.paired.append(pair)
+    if swap:
+        report.only_b = missing
+    else:
+        report.only_a = missing
+    report.extra = [name for name in params if name not in used]
     return report

@@ -234,3 +234,46 @@ def test_json_int_as_string_keeps_64_bit_integers_exact_for_javascript(tmp_path,
     plain = tmp_path / "plain.json"
     exporter.export(source, plain)
     assert json.loads(plain.read_text())["data"]["big"] == [2**62 + 1, -(2**63)]
+
+
+def _onnx_of(path, kernel_t, bias):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [
+        numpy_helper.from_array(kernel_t, "MatMul_W"),
+        numpy_helper.from_array(bias, "Add_B"),
+        numpy_helper.from_array(np.array([-1, 4], np.int64), "shape_const"),
+    ]
+    nodes = [
+        helper.make_node("Gemm", ["x", "MatMul_W", "Add_B"], ["y0"], transB=1),
+        helper.make_node("Reshape", ["y0", "shape_const"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])], inits,
+    )  # fmt: skip
+    onnx.save(helper.make_model(graph), path)
+    return path
+
+
+def test_diff_across_a_conversion_pairs_tensors_by_their_values(tmp_path, cli):
+    rng = np.random.default_rng(3)
+    kernel = rng.normal(size=(3, 4))  # float64 in the source, float32 transposed in the ONNX
+    bias = rng.normal(size=4).astype(np.float32)
+    kernel = kernel.astype(np.float32).astype(np.float64)
+    source = _export(tmp_path, "src.npz", {"dense/kernel": kernel, "dense/bias": bias})
+    model = _onnx_of(tmp_path / "m.onnx", kernel.T.astype(np.float32), bias)
+    same = cli("diff", source, model)
+    assert same.exit_code == 0, same
+    assert "dense/kernel ↔ MatMul_W" in same.stderr and "dense/bias ↔ Add_B (exact)" in same.stderr
+    document = json.loads(cli("diff", model, source, "--json").stdout)
+    assert {(p["a"], p["b"]) for p in document["paired_by_values"]} == {
+        ("MatMul_W", "dense/kernel"), ("Add_B", "dense/bias")
+    }  # fmt: skip
+    assert document["onnx_only"] == ["shape_const"]
+    changed = bias.copy()
+    changed[0] += 1
+    other = _onnx_of(tmp_path / "changed.onnx", kernel.T.astype(np.float32), changed)
+    result = cli("diff", source, other)
+    assert result.exit_code == 1 and "dense/bias: no parameter" in result.stderr

@@ -57,6 +57,9 @@ def diff(
     report = diff_weights(load(a), load(b), atol=atol, rtol=rtol, a_label=a, b_label=b)
     if json_out:
         emit_json(report.to_json())
+    if report.paired is not None:
+        _print_by_values(report, a, b)
+        return
     for name in report.only_a:
         err(f"- {name}: only in {a}")
     for name in report.only_b:
@@ -75,4 +78,27 @@ def diff(
         return
     err(f"✗ differ: {len(report.only_a)} only in A, {len(report.only_b)} only in B, "
         f"{len(report.changed)} of {len(report.tensors)} common tensors changed")  # fmt: skip
+    raise typer.Exit(1)
+
+
+def _print_by_values(report, a: str, b: str) -> None:
+    """Across a conversion: which source tensor each ONNX parameter holds, and what is missing."""
+    from collections import Counter
+
+    for pair in report.paired:
+        err(f"= {pair['a']} ↔ {pair['b']} ({pair['how']})")
+    for name in report.only_a:
+        err(f"- {name}: no parameter of {b} holds its values (folded or rewritten?)")
+    for name in report.only_b:
+        err(f"+ {name}: no parameter of {a} holds its values (folded or rewritten?)")
+    hows = ", ".join(f"{n} {how}" for how, n in Counter(p["how"] for p in report.paired).items())
+    total = len(report.paired) + len(report.only_a) + len(report.only_b)
+    extra = (
+        f"; {len(report.extra)} ONNX parameters hold nothing of the source" if report.extra else ""
+    )
+    if report.ok:
+        err(f"✓ equal by values: all {total} source tensors found ({hows}){extra}")
+        return
+    err(f"✗ differ by values: {total - len(report.paired)} of {total} source tensors not found"
+        f" ({hows or 'none paired'}){extra}")  # fmt: skip
     raise typer.Exit(1)

@@ -84,6 +84,12 @@ def match_weights(ws: WeightSet, model: Any, notes: list[str]) -> dict[str, Any]
     except InputError as exc:
         notes.append(f"source weights not matched: the ONNX reader cannot read the model ({exc})")
         params = {}
+    return match_arrays(ws, params)
+
+
+def match_arrays(ws: WeightSet, params: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Per tensor of ws: the array of params holding its values and how (see the module
+    docstring), or None; the conversion report and `diff` across a conversion share it."""
     index: dict[tuple[Any, ...], list[str]] = defaultdict(list)
     for name, array in params.items():
         key = _fingerprint(array)
