@@ -96,6 +96,10 @@ FORMATS = "exporter.formats"
 _MODULES = (
     "exporter.models.keras.files",
     "exporter.models.onnx.graph",
+    "exporter.models.tflite.files",
+    "exporter.models.trees.xgb",
+    "exporter.models.trees.lgbm",
+    "exporter.models.trees.catboost_json",
     "exporter.models.sklearn.files",
 )
 _loaded = False

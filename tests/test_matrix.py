@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import hostile_trees as ht
 import joblib
 import numpy as np
 import pytest
@@ -69,6 +70,10 @@ def sources(tmp_path_factory) -> dict[str, Path]:
         "tflite": _tflite_file(folder),
     }
     files.update(_keras_files(folder))
+    files["xgboost-json"] = ht.xgb_file(ht.xgb_document)(folder)  # model.json, hand-written
+    files["lightgbm-text"] = ht.lgb_file(ht.lgb_text())(folder)  # model.txt, hand-written
+    files["xgboost-ubj"] = ht.ubj_file(ht.ubj(ht.xgb_document()))(folder)  # model.ubj
+    files["catboost-json"] = ht.cb_file(ht.cb_document())(folder)  # catboost.json
     base = exporter.load(folder / "m.skops")
     for fmt, name in WRITER_TARGETS.items():
         files[fmt] = folder / f"export-{name}"
