@@ -27,8 +27,13 @@ def catboost_models(tmp_path_factory):
     for name, (cls, params) in CB_MODELS.items():
         kind = {"binary": "binary", "multiclass": "multiclass"}.get(name, "regression")
         model = getattr(cb, cls)(
-            iterations=15, depth=4, verbose=0, random_seed=1, thread_count=1,
-            allow_writing_files=False, **params
+            iterations=15,
+            depth=4,
+            verbose=0,
+            random_seed=1,
+            thread_count=1,
+            allow_writing_files=False,
+            **params,
         )
         model.fit(x[:300], _labels(score, kind)[:300])
         path = folder / f"cb_{name}.json"
