@@ -79,6 +79,9 @@ SLOW_TESTS = frozenset(
         "test_every_onnx_node_test_case_reads_or_fails_cleanly",  # onnx's whole node-test corpus
         "test_huge_declarations_are_refused_under_a_2gib_address_space",  # subprocesses
         "test_the_float32_proof_finds_the_known_exception",
+        "test_corpus_case",  # every hostile file through inspect and export (~400 runs)
+        "test_text_round_trip_across_real_block_boundaries",  # multi-MB text round trips
+        "test_peak_memory_is_one_tensor_plus_overhead",
         "test_via_keras_refuses_code_links_and_bombs",  # loads files through Keras (TensorFlow)
     }
 )
