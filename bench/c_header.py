@@ -29,26 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-PY = sys.executable
-SCRIPT = Path(PY).parent / "exporter"
-EXPORTER = [str(SCRIPT), "-q"] if SCRIPT.exists() else [PY, "-m", "exporter", "-q"]
-ENV = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import EXPORTER, PY, WRAPPER
 
-WRAPPER = """
-import resource, subprocess, sys, time
-start = time.perf_counter()
-done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-seconds = time.perf_counter() - start
-usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-if done.returncode:
-    sys.stderr.write(done.stderr.decode(errors="replace")[-2000:])
-    sys.exit(done.returncode)
-print(seconds, usage.ru_maxrss / 1024)
-"""
+ENV = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
 
 PYTHON_LOOP = """
 import sys
 import numpy as np
+
 values = np.load(sys.argv[1])
 with open(sys.argv[2], "w") as out:
     out.write("static const float weights[%d] = {\\n" % values.size)

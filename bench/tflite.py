@@ -29,22 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-PY = sys.executable
-SCRIPT = Path(PY).parent / "exporter"
-EXPORTER = [str(SCRIPT), "-q"] if SCRIPT.exists() else [PY, "-m", "exporter", "-q"]
-QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import EXPORTER, PY, WRAPPER
 
-WRAPPER = """
-import resource, subprocess, sys, time
-start = time.perf_counter()
-done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-seconds = time.perf_counter() - start
-usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-if done.returncode:
-    sys.stderr.write(done.stderr.decode(errors="replace")[-2000:])
-    sys.exit(done.returncode)
-print(seconds, usage.ru_maxrss / 1024)
-"""
+QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 INTERPRETER = """
 import sys
@@ -61,6 +49,7 @@ np.savez(sys.argv[2], **arrays)
 BUILD = """
 import sys
 import tensorflow as tf
+
 width, layers, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 tf.keras.utils.set_random_seed(0)
 model = tf.keras.Sequential([tf.keras.Input((width,))] +

@@ -23,21 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-PY = sys.executable
-SCRIPT = Path(PY).parent / "exporter"
-EXPORTER = [str(SCRIPT), "-q"] if SCRIPT.exists() else [PY, "-m", "exporter", "-q"]
-
-WRAPPER = """
-import resource, subprocess, sys, time
-start = time.perf_counter()
-done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-seconds = time.perf_counter() - start
-usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-if done.returncode:
-    sys.stderr.write(done.stderr.decode(errors="replace")[-2000:])
-    sys.exit(done.returncode)
-print(seconds, usage.ru_maxrss / 1024)
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import EXPORTER, PY, WRAPPER
 
 XGB_LIBRARY = """
 import sys, numpy as np, xgboost
@@ -47,6 +34,7 @@ np.savez(sys.argv[2], **{c: frame[c].to_numpy() for c in frame.columns})
 
 LGB_LIBRARY = """
 import sys, numpy as np, lightgbm
+
 model = lightgbm.Booster(model_file=sys.argv[1]).dump_model()
 rows = {"tree": [], "feature": [], "threshold": [], "value": []}
 def walk(tree, node):
