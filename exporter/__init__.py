@@ -21,7 +21,7 @@ from exporter.core.version import __version__
 # The verbs and the WeightSet classes are imported on first use: `exporter --version` and the
 # errors never pay for numpy and the readers.
 _LAZY = {
-    "export": "api", "inspect": "api", "load": "api", "validate": "api", "show": "api",
+    "export": "api", "inspect": "api", "load": "api", "validate": "api", "show": "show",
     "export_many": "batch",
     "ModelInfo": "core.weightset", "Tensor": "core.weightset", "WeightSet": "core.weightset",
 }  # fmt: skip

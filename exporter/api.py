@@ -79,6 +79,7 @@ def export(
     c_align: int = 16,
     c_section: str | None = None,
     c_progmem: bool = False,
+    c_split: bool = False,
     c_extra: tuple = (),
     test_vectors: int = 0,
     json_int_as_string: bool = False,
@@ -90,7 +91,7 @@ def export(
     if os.fspath(out) == STDOUT:
         ws = source if isinstance(source, WeightSet) else load(source, **load_options)
         return _export_to_stdout(ws, format, created_at, progress, json_int_as_string)
-    c_options = (c_prefix, c_section, c_progmem, c_extra, test_vectors, c_align != 16)
+    c_options = (c_prefix, c_section, c_progmem, c_split, c_extra, test_vectors, c_align != 16)
     if any(c_options) and format_for(out, format).format != "c":
         raise UsageError("the --c-* options and --test-vectors apply to C exports (--format c)")
     if test_vectors:
@@ -100,9 +101,28 @@ def export(
     ws = source if isinstance(source, WeightSet) else load(source, **load_options)
     options = WriteOptions(created_at=created_at, csv_layout=csv_layout, progress=progress,
                            c_prefix=c_prefix, c_align=c_align, c_section=c_section,
-                           c_progmem=c_progmem, c_extra=tuple(c_extra),
+                           c_progmem=c_progmem, c_extra=tuple(c_extra), c_split=c_split,
                            json_int_as_string=json_int_as_string)  # fmt: skip
-    return write(ws, out, format, force=force, options=options)
+    if not c_split:
+        return write(ws, out, format, force=force, options=options)
+    return _write_split(ws, Path(out), format, force, options)
+
+
+def _write_split(ws: WeightSet, out: Path, fmt: str | None, force: bool, options) -> dict:
+    """--c-split: the header (extern declarations, the manifest) and beside it the .c file that
+    defines the arrays. Both names are checked before anything is written; each is published
+    with the same no-replace rule."""
+    from exporter.files.publish import atomic_file
+    from exporter.formats.c_source import companion_source, default_prefix
+
+    source_file = out.with_suffix(".c")
+    if source_file == out:
+        raise UsageError(f"--c-split: -o {out} must name the header (.h); the .c goes beside it")
+    check_output(source_file, force)
+    manifest = write(ws, out, fmt, force=force, options=options)
+    with atomic_file(source_file, force=force) as tmp:
+        tmp.write_text(companion_source(options.c_prefix or default_prefix(out), out.name))
+    return manifest
 
 
 STDOUT = "-"  # the output name that means standard output
@@ -301,66 +321,6 @@ def check_output(out: str | os.PathLike, force: bool = False) -> None:
     from exporter.files.publish import check_destination
 
     check_destination(Path(out), force)
-
-
-SHOW_FORMATS = ("text", "json", "csv")
-
-
-def show(
-    source: Source,
-    name: str,
-    *,
-    format: str = "text",
-    precision: int | None = None,
-    **load_options: Any,
-) -> str:
-    """One tensor's values as text: exact by default (every value reads back to the same
-    bits), or rounded to `precision` significant digits. format: text (nested brackets),
-    json ({"name", "dtype", "shape", "values"}), csv (rows x columns as in a CSV export)."""
-    import json
-
-    from exporter.formats.csv_text import wide_matrix, wide_text
-    from exporter.formats.textformat import CSV_TOKENS, JSON_TOKENS, format_flat, nested_text
-
-    if format not in SHOW_FORMATS:
-        raise UsageError(f"unknown --format {format!r}; use {', '.join(SHOW_FORMATS)}")
-    if precision is not None and not 1 <= precision <= 40:
-        raise UsageError(f"--precision {precision}: give 1 to 40 significant digits")
-    ws = source if isinstance(source, WeightSet) else load(source, **load_options)
-    tensor = ws.get(name)
-    if tensor is None:
-        near = [n for n in ws.names() if name.lower() in n.lower()][:5] or ws.names()[:5]
-        raise InputError(f"no tensor {name!r} in {source}; some names: {', '.join(near)}")
-    array = tensor.read()
-    if precision is not None:
-        quote = format != "csv"  # JSON and text spell non-finite values as quoted tokens
-        tokens = JSON_TOKENS if quote else CSV_TOKENS
-        strings = [_rounded(v, precision, tokens, quote) for v in array.reshape(-1).tolist()]
-    elif format == "csv":
-        return wide_text(array) if array.size else ""
-    else:
-        strings = format_flat(array, JSON_TOKENS)
-    if format == "csv":
-        rows, width = wide_matrix(array).shape
-        return "".join(",".join(strings[r * width : (r + 1) * width]) + "\n" for r in range(rows))
-    nested = nested_text(strings, tuple(array.shape))
-    if format == "json":
-        head = json.dumps(
-            {"name": tensor.name, "dtype": tensor.dtype_name, "shape": list(array.shape)}
-        )
-        return head[:-1] + f', "values": {nested}}}\n'
-    return nested + "\n"
-
-
-def _rounded(value: Any, digits: int, tokens: dict[str, str], quote: bool) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if value != value or value in (float("inf"), float("-inf")):
-        token = tokens[repr(value)]
-        return f'"{token}"' if quote else token
-    return f"{value:.{digits}g}"
 
 
 def use_custom_objects(modules: Sequence[str]) -> list[str]:

@@ -95,7 +95,8 @@ def export_many(
     one source. jobs > 1 runs that many worker processes. on_result(result) is called here as
     each export ends; progress(source, tensors) may return a per-tensor callback (with jobs > 1
     it runs in the workers, so it must be a module-level function). c_options are the C
-    export's (c_prefix, c_align, c_section, c_progmem, test_vectors: see api.export). Usage
+    export's (c_prefix, c_align, c_section, c_progmem, c_split, test_vectors: see
+    api.export). Usage
     errors raise UsageError before anything is written.
     """
     if isinstance(sources, (str, os.PathLike)):
@@ -118,7 +119,7 @@ def export_many(
     return _run(plan, format, options, jobs, on_result)
 
 
-C_OPTIONS = ("c_prefix", "c_align", "c_section", "c_progmem", "test_vectors")
+C_OPTIONS = ("c_prefix", "c_align", "c_section", "c_progmem", "c_split", "test_vectors")
 
 
 def _c_options(given: dict[str, Any], out: str | None, fmt: str | None, store) -> dict[str, Any]:

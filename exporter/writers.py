@@ -39,6 +39,7 @@ class WriteOptions:
     c_section: str | None = None
     c_progmem: bool = False
     c_extra: tuple[tuple[str, Any], ...] = ()
+    c_split: bool = False  # a .h declaring extern arrays + a .c defining them (api.export)
     # JSON export: 64-bit integers as decimal strings (JavaScript's numbers hold 53 bits)
     json_int_as_string: bool = False
 

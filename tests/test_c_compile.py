@@ -360,3 +360,40 @@ def test_many_files_share_one_copy_with_extern_and_implementation(tmp_path, tool
     if nm:  # one global definition (data's); other's copy, if kept, is local (`r`)
         symbols = subprocess.run([nm, str(binary)], capture_output=True, text=True).stdout
         assert sum(line.endswith(" R w_f32_plain") for line in symbols.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("tool", "std", "ext"), [BUILDS[0], BUILDS[2]], ids=["c99", "c++17"])
+def test_c_split_writes_a_header_of_declarations_and_a_c_file_of_data(tmp_path, tool, std, ext):
+    ws = every_dtype_weightset()
+    header, npz = tmp_path / "w.h", tmp_path / "w.npz"
+    exporter.export(ws, header, c_split=True)
+    exporter.export(ws, npz)
+    data = tmp_path / "w.c"
+    assert data.read_text().endswith('#define W_IMPLEMENTATION\n#include "w.h"\n')
+    assert exporter.validate(header).ok  # the header still carries the manifest
+    compiled = data if ext == ".c" else data.rename(tmp_path / f"w{ext}")
+    walk = WALK.replace("HEADER", "w.h").replace("PREFIX", "w").replace("ALIGN", "16")
+    (tmp_path / f"walk{ext}").write_text(walk)  # no macro: the header alone declares
+    binary = tmp_path / "walk"
+    done = subprocess.run(
+        [compiler(tool), f"-std={std}", *FLAGS, str(compiled), str(tmp_path / f"walk{ext}"),
+         "-o", str(binary)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    subprocess.run([str(binary), str(tmp_path / "dump.bin")], check=True)
+    rows = parse_dump((tmp_path / "dump.bin").read_bytes())
+    with np.load(npz) as stored:
+        assert [row["bytes"] for row in rows] == [stored[t.name].tobytes() for t in ws]
+    nm = shutil.which("nm")
+    if nm:  # exactly one definition, from the .c file
+        symbols = subprocess.run([nm, str(binary)], capture_output=True, text=True).stdout
+        assert sum(line.endswith(" R w_f32_plain") for line in symbols.splitlines()) == 1
+
+
+def test_c_split_refuses_before_writing_when_the_c_file_exists(tmp_path):
+    ws = every_dtype_weightset()
+    (tmp_path / "w.c").write_text("keep")
+    with pytest.raises(exporter.OutputExistsError):
+        exporter.export(ws, tmp_path / "w.h", c_split=True)
+    assert (tmp_path / "w.c").read_text() == "keep" and not (tmp_path / "w.h").exists()

@@ -88,6 +88,13 @@ def export(
     c_const_progmem: Annotated[
         bool, typer.Option("--c-const-progmem", help="C export: AVR PROGMEM arrays (flash).")
     ] = False,
+    c_split: Annotated[
+        bool,
+        typer.Option(
+            "--c-split",
+            help="C export: the .h declares the arrays extern and a .c beside it defines them.",
+        ),
+    ] = False,
     test_vectors: Annotated[
         int,
         typer.Option(
@@ -133,7 +140,8 @@ def export(
             json_int_as_string=json_int_as_string,
             progress=progress_bar,
             on_result=report if several else None, c_prefix=c_prefix, c_align=c_align,
-            c_section=c_section, c_progmem=c_const_progmem, test_vectors=test_vectors,
+            c_section=c_section, c_progmem=c_const_progmem, c_split=c_split,
+            test_vectors=test_vectors,
         )  # fmt: skip
     except BatchInterrupted as exc:
         if not several:

@@ -95,7 +95,9 @@ def write_c(ws: WeightSet, path: Path, options: WriteOptions, locations: Locatio
     with OutputFile(path) as out:
         out.write(comment)  # hashes to come: rewritten in place once known (see _rewrite_head)
         out.write(
-            cs.preamble(prefix, options.c_align, options.c_section, options.c_progmem).encode()
+            cs.preamble(
+                prefix, options.c_align, options.c_section, options.c_progmem, options.c_split
+            ).encode()
         )
         rows = _write_tensors(out, prefix, entries, options)
         _write_extra(out, prefix, extra, options.c_align)

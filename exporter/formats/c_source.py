@@ -109,7 +109,9 @@ def manifest_comment(manifest: dict[str, Any], version: str, width: int = 0) -> 
     return comment + MANIFEST_END
 
 
-def preamble(prefix: str, align: int, section: str | None, progmem: bool) -> str:
+def preamble(
+    prefix: str, align: int, section: str | None, progmem: bool, split: bool = False
+) -> str:
     """Guard, includes, the C++ guard and the macros every array is defined through."""
     p = prefix.upper()
     attrs = []
@@ -150,7 +152,7 @@ def preamble(prefix: str, align: int, section: str | None, progmem: bool) -> str
         "",
         *_attrs_macro(p, attrs, progmem),
         "",
-        *_storage_macros(p),
+        *(_split_storage_macros(p) if split else _storage_macros(p)),
         "/* Every array: aligned, const, in the section asked for. */",
         f"#define {p}_ARRAY(name, type, count, align) \\",
         f"    {p}_ALIGN(align) {p}_STORAGE const type name[count] {p}_ATTRS",
@@ -187,6 +189,36 @@ def _storage_macros(p: str) -> list[str]:
         "#endif",
         "",
     ]
+
+
+def _split_storage_macros(p: str) -> list[str]:
+    """--c-split: the header declares (`extern`), the companion .c defines (P_IMPLEMENTATION)."""
+    return [
+        "/* Storage (--c-split): this header declares every array `extern`; the .c file written",
+        f"   beside it defines {p}_IMPLEMENTATION and includes this header: compile and link it",
+        "   once, include the header anywhere. */",
+        f"#if defined({p}_IMPLEMENTATION)",
+        f"#define {p}_DEFINITIONS 1",
+        "#ifdef __cplusplus",
+        f"#define {p}_STORAGE extern",
+        "#else",
+        f"#define {p}_STORAGE",
+        "#endif",
+        "#else",
+        f"#define {p}_DEFINITIONS 0",
+        "#endif",
+        "",
+    ]
+
+
+def companion_source(prefix: str, header: str) -> str:
+    """The .c file of --c-split: the one place the arrays are defined."""
+    p = prefix.upper()
+    return (
+        f"/* The data of {header} (exporter export --c-split): compile and link this file once. */\n"
+        f"#define {p}_IMPLEMENTATION\n"
+        f'#include "{header}"\n'
+    )
 
 
 def _attrs_macro(p: str, attrs: list[str], progmem: bool) -> list[str]:
