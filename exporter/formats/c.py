@@ -33,9 +33,7 @@ from exporter.core.weightset import ModelInfo, Tensor, WeightSet
 from exporter.files.archive import declared_nbytes, metadata_limit
 from exporter.files.inputs import InputFile
 from exporter.files.kernel_copy import OutputFile
-from exporter.formats import c_parse
 from exporter.formats import c_source as cs
-from exporter.formats import c_text as ct
 from exporter.formats import manifest as mf
 from exporter.formats.common import Entry, broken_tensor, entry_tensor, from_manifest
 from exporter.readers import READERS, Probe, Reader, ReadOptions
@@ -66,6 +64,8 @@ def check_options(options: WriteOptions) -> None:
 
 def _write_array(out, prefix, ident, ctype, array, align) -> None:
     """One array: its macros, its definition line, its values, its closing brace."""
+    from exporter.formats import c_text as ct  # imported when a C export is written or read
+
     shape = tuple(int(d) for d in array.shape)
     count = max(array.size, 1)
     head = cs.array_head(prefix, ident, ctype, count, max(align, ct.C_ITEMSIZE[ctype]), shape)
@@ -114,6 +114,8 @@ def write_c(ws: WeightSet, path: Path, options: WriteOptions, locations: Locatio
 def _write_tensors(out, prefix: str, entries: list[mf.TensorEntry], options: WriteOptions):
     """Every tensor's array, one tensor in memory at a time, hashed while it is written (each
     entry gets its sha256); returns the descriptor rows."""
+    from exporter.formats import c_text as ct  # imported when a C export is written or read
+
     rows = []
     for entry in entries:
         tensor, ident = entry.tensor, entry.location
@@ -170,6 +172,8 @@ def _big(path: Path, size: int) -> str:
 
 def _write_extra(out, prefix: str, extra: list[tuple[str, np.ndarray]], align: int) -> None:
     """Test vectors: `<prefix>_test_inputs` / `_test_outputs` (not tensors of the manifest)."""
+    from exporter.formats import c_text as ct  # imported when a C export is written or read
+
     if not extra:
         return
     count = extra[0][1].shape[0] if extra[0][1].ndim else 1
@@ -262,6 +266,9 @@ def read_c(source: InputFile, options: ReadOptions) -> WeightSet:
 
 def _load(source: InputFile, entry: Entry, found: tuple[str, int, int, int]) -> np.ndarray:
     """One tensor's values, parsed from its array's text and checked against its entry."""
+    from exporter.formats import c_parse
+    from exporter.formats import c_text as ct  # imported when a C export is written or read
+
     ctype, count, start, stop = found
     where = f"{source.path}: tensor {entry['name']!r}"
     dtype = dtype_from_name(entry["dtype"])
