@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 FORMATS = (("npz", "weights.npz"), ("json", "weights.json"), ("csv", "weights-csv"),
-           ("safetensors", "weights.safetensors"))  # fmt: skip
+           ("safetensors", "weights.safetensors"), ("c", "weights.h"))  # fmt: skip
 
 
 def say(message: str) -> None:
