@@ -88,12 +88,16 @@ def export(
     """Export a source's weights to out (NPZ, JSON, CSV folder, safetensors or a C header);
     returns the manifest. c_* options apply to C exports; test_vectors=N (C, from a model file)
     also writes N seeded inputs and the model's outputs for them (exporter.c_vectors)."""
-    if os.fspath(out) == STDOUT:
+    to_stdout = os.fspath(out) == STDOUT
+    chosen = (format or "json").lower() if to_stdout else format_for(out, format).format
+    c_options = (c_prefix, c_section, c_progmem, c_split, c_extra, test_vectors, c_align != 16)
+    if any(c_options) and chosen != "c":
+        raise UsageError("the --c-* options and --test-vectors apply to C exports (--format c)")
+    if json_int_as_string and chosen != "json":
+        raise UsageError("--json-int-as-string applies to JSON exports (--format json)")
+    if to_stdout:
         ws = source if isinstance(source, WeightSet) else load(source, **load_options)
         return _export_to_stdout(ws, format, created_at, progress, json_int_as_string)
-    c_options = (c_prefix, c_section, c_progmem, c_split, c_extra, test_vectors, c_align != 16)
-    if any(c_options) and format_for(out, format).format != "c":
-        raise UsageError("the --c-* options and --test-vectors apply to C exports (--format c)")
     if test_vectors:
         from exporter.c_vectors import test_vectors as vectors
 
@@ -116,6 +120,8 @@ def _write_split(ws: WeightSet, out: Path, fmt: str | None, force: bool, options
     from exporter.formats.c_source import companion_source, default_prefix
 
     source_file = out.with_suffix(".c")
+    if set(out.name) & {'"', "\\", "\n", "\r"}:
+        raise UsageError(f"--c-split: {out.name!r} cannot be written in an #include line")
     if source_file == out:
         raise UsageError(f"--c-split: -o {out} must name the header (.h); the .c goes beside it")
     check_output(source_file, force)
@@ -323,39 +329,72 @@ def check_output(out: str | os.PathLike, force: bool = False) -> None:
     check_destination(Path(out), force)
 
 
+_CUSTOM_IMPORTS: list[str] = []  # what use_custom_objects imported (absolute), for workers
+
+
 def use_custom_objects(modules: Sequence[str]) -> list[str]:
-    """Import each module (a dotted name, found from the current folder first, or a path to a
+    """Import each module (a dotted name, looked up in the current folder first, or a path to a
     .py file) so that the Keras classes it registers can be loaded, and allow configs to name
     it. Importing runs the module's code: an explicit act of trust in those modules, never in
-    the model file (whose other hazards are still refused). Returns the module names."""
-    import importlib
+    the model file (whose other hazards are still refused). The current folder is searched only
+    for these modules: libraries imported later never resolve from it. Returns the names."""
+    from exporter.models.keras.config import trust_custom_modules
+
+    names = [_import_custom(given) for given in modules]
+    trust_custom_modules(names)
+    return names
+
+
+def custom_imports() -> list[str]:
+    """The modules use_custom_objects imported in this process, as absolute references that a
+    worker process can import again (batch export)."""
+    return list(_CUSTOM_IMPORTS)
+
+
+def _import_custom(given: str) -> str:
     import importlib.util
     import re
     import sys
 
-    from exporter.models.keras.config import trust_custom_modules
+    if given.endswith(".py"):
+        path = Path(given).resolve()
+        name = path.stem
+    elif re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", given):
+        name, path = given, None
+    else:
+        raise UsageError(f"--custom-objects {given!r}: give a module name or a .py file")
+    if path is None and name in sys.modules:
+        return name  # already imported (a library, or this module given twice)
+    try:
+        spec = (
+            importlib.util.spec_from_file_location(name, path)
+            if path is not None
+            else _spec_from_cwd(name)
+        )
+        if spec is None or (path is not None and not path.is_file()):
+            raise ImportError("not found")
+        if path is not None and name in sys.modules:
+            raise ImportError(f"a module named {name!r} is already loaded; rename the file")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code: any failure is theirs to see, not a bug here
+        sys.modules.pop(name, None)
+        raise UsageError(
+            f"--custom-objects {given}: cannot import it ({type(exc).__name__}: {exc})"
+        ) from None
+    _CUSTOM_IMPORTS.append(str(path) if path is not None else str(Path(spec.origin).resolve()))
+    return name
 
-    names = []
-    for given in modules:
-        if given.endswith(".py"):
-            path = Path(given)
-            if not path.is_file():
-                raise UsageError(f"--custom-objects {given}: no such file")
-            name = path.stem
-            spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-        else:
-            if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", given):
-                raise UsageError(f"--custom-objects {given!r}: give a module name or a .py file")
-            if os.getcwd() not in sys.path:
-                sys.path.insert(0, os.getcwd())
-            try:
-                importlib.import_module(given)
-            except ImportError as exc:
-                raise UsageError(f"--custom-objects {given}: cannot import it ({exc})") from None
-            name = given
-        names.append(name)
-    trust_custom_modules(names)
-    return names
+
+def _spec_from_cwd(name: str):
+    """The module's spec from the current folder first, then the usual path, without leaving
+    the current folder on sys.path (a later `import orjson` must never find ./orjson.py)."""
+    import importlib.machinery
+    import importlib.util
+
+    if "." not in name:
+        found = importlib.machinery.PathFinder.find_spec(name, [os.getcwd()])
+        if found is not None:
+            return found
+    return importlib.util.find_spec(name)

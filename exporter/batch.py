@@ -322,10 +322,17 @@ _busy = False  # in a worker: an export is running (Ctrl-C must clean up, not ju
 _cancelled = False  # in a worker: Ctrl-C came; every later item is skipped
 
 
+def _start_worker(custom: list[str]) -> None:
+    """Worker start-up: interrupts as below; the parent's --custom-objects imported again."""
+    from exporter.api import use_custom_objects
+
+    _quiet_interrupts()
+    use_custom_objects(custom)
+
+
 def _quiet_interrupts() -> None:
-    """Worker start-up: the first Ctrl-C stops the export being written (it removes its
-    temporary file) and makes the worker skip every later item. A worker never exits on its own:
-    the pool would count it as crashed and kill the others in the middle of their clean-up."""
+    """The first Ctrl-C stops the export being written (removing its temporary file) and skips
+    every later item. A worker never exits on its own: the pool would kill the others."""
     import signal
 
     def interrupted(_signum: int, _frame: Any) -> None:
@@ -358,18 +365,20 @@ def _pool_worker(
 
 
 def _run_parallel(plan, fmt, options, jobs: int, done) -> None:
-    """Run the plan in min(jobs, len(plan)) spawned processes, calling done(index, result) as
-    each ends. On Ctrl-C every worker gets SIGINT (each removes its temporary output), the
-    pool is shut down and KeyboardInterrupt is raised."""
+    """Run the plan in min(jobs, len(plan)) spawned processes, calling done(index, result) as each
+    ends. Ctrl-C: every worker gets SIGINT (and removes its output), then KeyboardInterrupt."""
     import multiprocessing
     import signal
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    from exporter.api import custom_imports
+
     context = multiprocessing.get_context("spawn")  # never fork a process that may hold TensorFlow
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     pool = ProcessPoolExecutor(
-        max_workers=min(jobs, len(plan)), mp_context=context, initializer=_quiet_interrupts
-    )
+        max_workers=min(jobs, len(plan)), mp_context=context, initializer=_start_worker,
+        initargs=(custom_imports(),),
+    )  # fmt: skip
     futures = {
         pool.submit(_pool_worker, source, out, fmt, dict(options)): index
         for index, (source, out) in enumerate(plan)

@@ -146,6 +146,11 @@ def diff(a: WeightSet, b: WeightSet, *, atol: float = 0.0, rtol: float = 0.0,
         disjoint = not set(a.names()) & set(b.names())
         by_values = disjoint and len(a) > 0 and "onnx" in (a.info.kind, b.info.kind)
     if by_values:
+        if atol or rtol:
+            raise UsageError(
+                "--atol/--rtol: across a conversion tensors are paired by exact values (cast, "
+                "transposed or flattened); compare the model and the ONNX outputs with verify"
+            )
         return _by_values(a, b, DiffReport(a_label, b_label, atol, rtol))
     report = DiffReport(a_label, b_label, atol, rtol)
     names_b = set(b.names())

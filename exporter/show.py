@@ -25,7 +25,8 @@ def show(
     import json
 
     from exporter.formats.csv_text import wide_matrix, wide_text
-    from exporter.formats.textformat import CSV_TOKENS, JSON_TOKENS, format_flat, nested_text
+    from exporter.formats.json_text import tensor_json
+    from exporter.formats.textformat import CSV_TOKENS, JSON_TOKENS, nested_text
 
     if format not in SHOW_FORMATS:
         raise UsageError(f"unknown --format {format!r}; use {', '.join(SHOW_FORMATS)}")
@@ -37,18 +38,20 @@ def show(
         near = [n for n in ws.names() if name.lower() in n.lower()][:5] or ws.names()[:5]
         raise InputError(f"no tensor {name!r} in {source}; some names: {', '.join(near)}")
     array = tensor.read()
-    if precision is not None:
+    if format == "csv" and (precision is None or not array.size):
+        return wide_text(array) if array.size else ""  # exactly a CSV export's data file
+    if precision is None:
+        nested = tensor_json(array)  # exactly a JSON export's values ("NaN" quoted: valid JSON)
+    else:
         quote = format != "csv"  # JSON and text spell non-finite values as quoted tokens
         tokens = JSON_TOKENS if quote else CSV_TOKENS
         strings = [_rounded(v, precision, tokens, quote) for v in array.reshape(-1).tolist()]
-    elif format == "csv":
-        return wide_text(array) if array.size else ""
-    else:
-        strings = format_flat(array, JSON_TOKENS)
-    if format == "csv":
-        rows, width = wide_matrix(array).shape
-        return "".join(",".join(strings[r * width : (r + 1) * width]) + "\n" for r in range(rows))
-    nested = nested_text(strings, tuple(array.shape))
+        if format == "csv":
+            rows, width = wide_matrix(array).shape
+            return "".join(
+                ",".join(strings[r * width : (r + 1) * width]) + "\n" for r in range(rows)
+            )
+        nested = nested_text(strings, tuple(array.shape))
     if format == "json":
         head = json.dumps(
             {"name": tensor.name, "dtype": tensor.dtype_name, "shape": list(array.shape)}

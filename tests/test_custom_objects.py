@@ -95,3 +95,43 @@ def test_only_the_named_module_is_trusted(custom, tmp_path):
 def test_a_bad_module_name_is_a_usage_error(custom):
     done = _run(custom, "inspect", "m.keras", "--custom-objects", "not a module")
     assert done.returncode == 2 and "--custom-objects" in done.stderr
+
+
+def test_the_current_folder_is_searched_for_the_named_module_only(tmp_path):
+    """A module beside the user's must not shadow a library imported later (./orjson.py)."""
+    import numpy as np
+
+    import exporter
+
+    ws = exporter.WeightSet()
+    ws.add(exporter.Tensor.from_array("w", np.arange(3, dtype=np.float32)))
+    exporter.export(ws, tmp_path / "a.npz")
+    marker = tmp_path / "hijacked"
+    (tmp_path / "orjson.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (tmp_path / "mine.py").write_text("x = 1\n")
+    done = _run(tmp_path, "show", "a.npz", "w", "-f", "json", "--custom-objects", "mine")
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("broken.py", "def f(:\n"), ("boom.py", "raise RuntimeError('no')\n"), ("json.py", "X = 1\n")],
+)
+def test_a_module_that_cannot_be_imported_is_a_usage_error(tmp_path, name, text):
+    (tmp_path / name).write_text(text)
+    done = _run(tmp_path, "inspect", "x.npz", "--custom-objects", name)
+    assert done.returncode == 2, done.stderr
+    assert "--custom-objects" in done.stderr and "internal error" not in done.stderr
+
+
+def test_batch_workers_import_the_custom_modules_too(custom, tmp_path):
+    import shutil
+
+    for i in (1, 2):
+        shutil.copyfile(custom / "m.keras", tmp_path / f"m{i}.keras")
+    shutil.copyfile(custom / "mylayers.py", tmp_path / "mylayers.py")
+    done = _run(tmp_path, "export", "m1.keras", "m2.keras", "-o", "out", "--format", "npz",
+                "--via", "keras", "--custom-objects", "mylayers", "--jobs", "2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m1.npz", "m2.npz"]

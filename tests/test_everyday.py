@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 import exporter
 
@@ -277,3 +278,27 @@ def test_diff_across_a_conversion_pairs_tensors_by_their_values(tmp_path, cli):
     other = _onnx_of(tmp_path / "changed.onnx", kernel.T.astype(np.float32), changed)
     result = cli("diff", source, other)
     assert result.exit_code == 1 and "dense/bias: no parameter" in result.stderr
+
+
+def test_review_edges_of_the_new_options(tmp_path, cli):
+    values = np.array([np.nan, np.inf, -np.inf, 0.1], np.float32)
+    source = _export(tmp_path, "e.npz", {"h": values, "d1/bias": np.zeros(4, np.float32)})
+    shown = json.loads(cli("show", source, "h", "-f", "json").stdout)  # valid JSON: tokens quoted
+    assert shown["values"] == ["NaN", "Infinity", "-Infinity", 0.1]
+    assert cli("export", source, "-o", tmp_path / "z.npz", "--only", "H").exit_code == 2
+    assert cli("diff", source, source, "--only", "zzz").exit_code == 2
+    refused = cli("export", source, "-o", tmp_path / "i.npz", "--json-int-as-string")
+    assert refused.exit_code == 2 and not (tmp_path / "i.npz").exists()
+    with pytest.raises(exporter.UsageError):
+        exporter.export(source, tmp_path / 'q"x.h', c_split=True)
+    assert not list(tmp_path.glob("q*"))
+
+
+def test_diff_by_values_pairs_one_parameter_with_one_tensor(tmp_path, cli):
+    zeros = np.zeros(4, np.float32)
+    kernel = np.arange(12, dtype=np.float32).reshape(3, 4)
+    source = _export(tmp_path, "s.npz", {"k": kernel, "d1/bias": zeros, "d2/bias": zeros})
+    model = _onnx_of(tmp_path / "m.onnx", kernel.T.copy(), zeros)  # one zero bias only
+    result = cli("diff", source, model)
+    assert result.exit_code == 1 and "d2/bias: no parameter" in result.stderr, result
+    assert cli("diff", source, model, "--atol", "0.1").exit_code == 2

@@ -95,15 +95,18 @@ def match_arrays(ws: WeightSet, params: dict[str, np.ndarray]) -> dict[str, Any]
         key = _fingerprint(array)
         if key is not None:
             index[key].append(name)
-    rows, found = [], 0
+    rows, found, used = [], 0, set()
     for tensor in ws:
         array = tensor.read()
         row = {"name": tensor.name, "shape": list(tensor.shape), "dtype": tensor.dtype_name}
         row["onnx"], row["match"] = None, None
         for candidate in index.get(_fingerprint(array) or (), []):
+            if candidate in used:
+                continue  # one parameter holds one source tensor: two equal biases need two
             how = _match(array, params[candidate])
             if how:
                 row["onnx"], row["match"] = candidate, how
+                used.add(candidate)
                 found += 1
                 break
         rows.append(row)

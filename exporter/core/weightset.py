@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from exporter.core.dtypes import as_little_endian, dtype_name
-from exporter.core.errors import InputError
+from exporter.core.errors import InputError, UsageError
 
 HASH_CHUNK = 1 << 24
 
@@ -191,9 +191,7 @@ class WeightSet:
     def names(self) -> list[str]:
         return list(self._tensors)
 
-    def keys(self) -> list[str]:
-        """The names, in order: with __getitem__, dict(ws) is {name: Tensor}."""
-        return list(self._tensors)
+    keys = names  # with __getitem__, dict(ws) is {name: Tensor}
 
     def items(self) -> list[tuple[str, Tensor]]:
         return list(self._tensors.items())
@@ -204,6 +202,12 @@ class WeightSet:
     def select(self, only: Sequence[str] = (), exclude: Sequence[str] = ()) -> WeightSet:
         """The tensors whose names match any `only` glob (all when none is given) and no
         `exclude` glob (fnmatch patterns: `dense*/kernel`, `*/bias`), same info and order."""
+        unmatched = [p for p in only if not any(fnmatchcase(n, p) for n in self._tensors)]
+        if unmatched:
+            raise UsageError(
+                f"--only {unmatched[0]!r} matches no tensor (names are case-sensitive; "
+                "see inspect for them)"
+            )
         kept = [
             t
             for t in self

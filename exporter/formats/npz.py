@@ -201,7 +201,7 @@ def _npz_tensor(source: InputFile, archive: zipfile.ZipFile, entry: Entry) -> Te
 _PLAIN_HEAD = 256  # numpy pads the header of a plain array to 64 or 128 bytes
 _PLAIN = re.compile(
     rb"\x93NUMPY\x01\x00(..)\{'descr': '([<>|][a-zA-Z][0-9]{1,2})', "
-    rb"'fortran_order': (True|False), 'shape': \(((?:[0-9]{1,19}, )+[0-9]{1,19}|[0-9]{1,19},|)\), \} *\n",
+    rb"'fortran_order': (True|False), 'shape': \(((?:(?:0|[1-9][0-9]{0,18}), )+(?:0|[1-9][0-9]{0,18})|(?:0|[1-9][0-9]{0,18}),|)\), \} *\n",
     re.DOTALL,
 )
 
@@ -216,7 +216,10 @@ def _plain_header(head: bytes) -> tuple[tuple, bool, np.dtype, int] | None:
     size = 10 + int.from_bytes(found.group(1), "little")
     if found.end() != size:
         return None
-    dtype = np.dtype(found.group(2).decode("ascii"))
+    try:
+        dtype = np.dtype(found.group(2).decode("ascii"))
+    except TypeError:  # not a dtype numpy knows: its own parser says so
+        return None
     shape = tuple(int(n) for n in found.group(4).replace(b" ", b"").split(b",") if n)
     return shape, found.group(3) == b"True", dtype, size
 
@@ -246,6 +249,8 @@ def _npy_header(
     if dtype.hasobject:
         raise UnsafeInputError(f"{where}: member {member!r} holds Python objects (pickle); refused")
     shape = tuple(int(n) for n in shape)
+    if any(n < 0 or n > np.iinfo(np.intp).max for n in shape):
+        raise InputError(f"{where}: member {member!r} declares the shape {list(shape)}")
     declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
     stored = archive.getinfo(member).file_size - header_size
     if declared != stored:
