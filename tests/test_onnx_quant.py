@@ -126,3 +126,24 @@ def test_scales_that_disagree_with_the_axis_are_refused(tmp_path):
     onnx.save(model, tmp_path / "bad.onnx")
     with pytest.raises(InputError, match=r"do not match axis 0 of the weight's shape \[4, 6\]"):
         exporter.load(tmp_path / "bad.onnx")
+
+
+def test_a_cast_without_outputs_after_an_integer_op_is_not_a_crash(tmp_path):
+    """Red-team case: MatMulInteger -> Cast with no output names used to raise IndexError."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    import exporter
+
+    weight = numpy_helper.from_array(np.ones((4, 3), np.uint8), "w")
+    zero = numpy_helper.from_array(np.zeros(3, np.uint8), "w_zp")
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["x", "w", "", "w_zp"], ["m"]),
+         helper.make_node("Cast", ["m"], [], to=1)],
+        "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 4])],
+        [helper.make_tensor_value_info("m", TensorProto.INT32, [1, 3])], [weight, zero],
+    )  # fmt: skip
+    path = tmp_path / "q.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    ws = exporter.load(path)
+    assert ws["w"].read().tobytes() == np.ones((4, 3), np.uint8).tobytes()

@@ -232,9 +232,11 @@ def _index(source: InputFile, offset: int) -> dict[str, tuple[str, int, int, int
     if size <= offset:
         return found
     with mmap.mmap(source.fd, size, prot=mmap.PROT_READ) as text:
-        at = text.find(_MARK, offset)
+        at, scanned, line_start = text.find(_MARK, offset), offset, offset
         while at >= 0:
-            line_start = text.rfind(b"\n", offset, at) + 1
+            newline = text.rfind(b"\n", scanned, at)  # each byte scanned once, not per match
+            line_start = newline + 1 if newline >= 0 else line_start
+            scanned = at
             match = _DEFINITION.match(text, line_start, min(size, line_start + 512))
             if match is None or match.start(2) != at + len(_MARK):
                 at = text.find(_MARK, at + 1)

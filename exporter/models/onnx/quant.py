@@ -81,7 +81,7 @@ def _dynamic_scale(node, stored, producers, consumers) -> str | None:
     None for any other pattern (then only the zero point is linked)."""
     users = consumers.get(node.output[0], []) if node.output else []
     if len(users) == 1 and users[0].op_type == "Cast":
-        users = consumers.get(users[0].output[0], [])
+        users = consumers.get(users[0].output[0], []) if users[0].output else []
     if len(users) != 1 or users[0].op_type != "Mul":
         return None
     for factor in users[0].input:

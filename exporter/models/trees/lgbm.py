@@ -199,6 +199,8 @@ def _categories(
     index = threshold[nodes]
     if ((index < 0) | (index >= count) | (index != np.floor(index))).any():
         raise InputError(f"{fields.where}: a categorical split names a set outside num_cat={count}")
+    if np.unique(index).size != index.size:  # LightGBM gives every split its own set; a shared
+        raise InputError(f"{fields.where}: two categorical splits share one category set")
     found = {}
     for node, i in zip(nodes.tolist(), index.astype(np.int64).tolist(), strict=True):
         bits = np.unpackbits(

@@ -117,13 +117,15 @@ def weightset_from_document(
     param = doc.obj(learner, "learner_model_param", "learner")
     num_feature = doc.integer(param, "num_feature", "learner_model_param", 1)
     outputs = max(
-        doc.integer(param, "num_class", "learner_model_param"),
+        doc.integer(param, "num_class", "learner_model_param", 0, 1 << 20),
         doc.integer(param, "num_target", "learner_model_param", 0, 1 << 20)
         if "num_target" in param
         else 1,
         1,
     )
     objective = doc.obj(learner, "objective", "learner").get("name")
+    if objective is not None and not isinstance(objective, str):
+        raise doc.fail("objective", f"objective name {objective!r} is not a string")
     booster = doc.obj(learner, "gradient_booster", "learner")
     name = booster.get("name")
     base_score = _base_score(doc, param, outputs)
@@ -233,6 +235,10 @@ def _categories(doc: Doc, tree: dict, place: str, n: int) -> dict[int, np.ndarra
         raise doc.fail(place, "categories_nodes are not the nodes split_type marks categorical")
     if count and (starts.min() < 0 or sizes.min() < 0 or (starts + sizes).max() > len(values)):
         raise doc.fail(place, "categories_segments/sizes point outside categories")
+    order = np.argsort(starts, kind="stable")  # XGBoost writes the segments one after another:
+    ends = (starts + sizes)[order]  # overlapping ones would copy the same categories many times
+    if count > 1 and (starts[order][1:] < ends[:-1]).any():
+        raise doc.fail(place, "categories_segments overlap")
     return {int(node): values[a : a + b] for node, a, b in zip(nodes, starts, sizes, strict=True)}
 
 
